@@ -1,0 +1,204 @@
+// Package slotmap knows where every key of a Redis Cluster lives: the CRC16
+// hash slot of a key, and an immutable slot -> master (and replicas) table
+// discovered from seed nodes and kept fresh by periodic and on-demand
+// refreshes.
+//
+// It knows nothing of clients or backend connections: callers read the
+// current table with Table (an atomic load) and report what they observe
+// (a MOVED reply, a dead master) with Patch and Refresh.
+package slotmap
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync/atomic"
+	"time"
+)
+
+// Options configure a Map.
+type Options struct {
+	// Seeds are the "host:port" addresses tried to discover the cluster.
+	// Once a table is known, its masters are asked first and the seeds
+	// are a fallback. At least one is required.
+	Seeds []string
+	// Username and Password authenticate to the nodes (AUTH); an empty
+	// Username means the default user (requirepass style). Empty
+	// Password means no AUTH.
+	Username, Password string
+	// TLSConfig, when non-nil, is used to dial the nodes.
+	TLSConfig *tls.Config
+	// RefreshInterval is the period of background refreshes; zero means 10s.
+	RefreshInterval time.Duration
+	// MinRefreshGap is the least time between two refreshes triggered on
+	// demand, so a storm of triggers costs one refresh; zero means 100ms.
+	MinRefreshGap time.Duration
+	// DialTimeout and ReadTimeout bound each discovery exchange; zero
+	// means 1s and 3s.
+	DialTimeout, ReadTimeout time.Duration
+	// Logger receives one line per topology change and per failed
+	// discovery; nil means no logs.
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.RefreshInterval <= 0 {
+		o.RefreshInterval = 10 * time.Second
+	}
+	if o.MinRefreshGap <= 0 {
+		o.MinRefreshGap = 100 * time.Millisecond
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = time.Second
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 3 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+}
+
+// Map holds the current slot table of one cluster.
+type Map struct {
+	opts    Options
+	current atomic.Pointer[Table]
+	kick    chan string // refresh requests; capacity 1 coalesces them
+	ready   chan struct{}
+	readyOK atomic.Bool
+}
+
+// New returns a Map that has no table yet; Run discovers it.
+func New(opts Options) (*Map, error) {
+	if len(opts.Seeds) == 0 {
+		return nil, errors.New("slotmap: no seeds")
+	}
+	opts.setDefaults()
+	return &Map{opts: opts, kick: make(chan string, 1), ready: make(chan struct{})}, nil
+}
+
+// Table returns the current table, or nil while no node has answered yet.
+func (m *Map) Table() *Table { return m.current.Load() }
+
+// Ready is closed once the first table is published.
+func (m *Map) Ready() <-chan struct{} { return m.ready }
+
+// Refresh asks for a refresh soon, without waiting for it. Requests made
+// while one is pending are merged into it. reason is logged.
+func (m *Map) Refresh(reason string) {
+	select {
+	case m.kick <- reason:
+	default:
+	}
+}
+
+// Patch records that slot is served by the master at addr, as a MOVED reply
+// says, so that the retry does not wait for the refresh it also triggers.
+func (m *Map) Patch(slot uint16, addr string) {
+	for {
+		t := m.current.Load()
+		if t == nil || t.Master(slot) == addr {
+			break
+		}
+		if m.current.CompareAndSwap(t, t.withSlot(slot, addr)) {
+			break
+		}
+	}
+	m.Refresh("moved")
+}
+
+// Run discovers the table and keeps it fresh until ctx ends. Until a node
+// answers it retries, with a log line per failed round.
+func (m *Map) Run(ctx context.Context) error {
+	retry := 100 * time.Millisecond
+	for m.Table() == nil {
+		if err := m.RefreshNow(ctx); err == nil {
+			break
+		} else {
+			m.opts.Logger.Warn("cluster discovery failed, retrying", "err", err, "in", retry)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(retry):
+		}
+		retry = min(retry*2, m.opts.RefreshInterval, 2*time.Second)
+	}
+
+	tick := time.NewTicker(m.opts.RefreshInterval)
+	defer tick.Stop()
+	for {
+		reason := "periodic"
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		case reason = <-m.kick:
+		}
+		if err := m.RefreshNow(ctx); err != nil && ctx.Err() == nil {
+			m.opts.Logger.Warn("slot table refresh failed", "trigger", reason, "err", err)
+		}
+		// Triggers that arrive during the gap are merged into one refresh.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(m.opts.MinRefreshGap):
+		}
+	}
+}
+
+// RefreshNow asks the known masters, then the seeds, for the table, and
+// publishes the first answer.
+func (m *Map) RefreshNow(ctx context.Context) error {
+	var errs []error
+	for _, addr := range m.candidates() {
+		t, err := m.fetch(ctx, addr)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		m.publish(t, addr)
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrNoSeed, errors.Join(errs...))
+}
+
+// candidates lists the nodes to ask: the current masters in random order
+// (spreading the load of many proxies), then the seeds.
+func (m *Map) candidates() []string {
+	var addrs []string
+	if t := m.Table(); t != nil {
+		for _, s := range t.shards {
+			addrs = append(addrs, s.Master.Addr)
+		}
+		rand.Shuffle(len(addrs), func(i, j int) { addrs[i], addrs[j] = addrs[j], addrs[i] })
+	}
+	for _, s := range m.opts.Seeds {
+		if !slices.Contains(addrs, s) {
+			addrs = append(addrs, s)
+		}
+	}
+	return addrs
+}
+
+func (m *Map) publish(t *Table, from string) {
+	old := m.current.Swap(t)
+	if old == nil {
+		m.opts.Logger.Info("slot table discovered", "from", from, "masters", len(t.shards),
+			"replicas", t.Replicas(), "slots_covered", t.covered, "layout", t.String())
+	} else if moved := old.diff(t); moved > 0 || len(old.shards) != len(t.shards) || old.Replicas() != t.Replicas() {
+		m.opts.Logger.Info("slot table changed", "from", from, "slots_moved", moved, "masters", len(t.shards),
+			"replicas", t.Replicas(), "slots_covered", t.covered, "layout", t.String())
+	}
+	if m.readyOK.CompareAndSwap(false, true) {
+		close(m.ready)
+	}
+}
