@@ -1,0 +1,323 @@
+package router
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// askingCmd is sent right before a command redirected by ASK, on the same
+// connection, so the importing master accepts it.
+var askingCmd = []byte("*1\r\n$6\r\nASKING\r\n")
+
+// conn is one pipelined connection to a master, shared by many client
+// sessions. A writer goroutine takes every queued request, writes them as
+// one batch and moves them to the FIFO of requests in flight; a reader
+// goroutine frames each reply and hands it to the head of the FIFO. A
+// failure fails the whole connection: what was never written is retried
+// anywhere, what was written is retried only when read-only.
+type conn struct {
+	p    *pool
+	slot int // index in p.conns
+	nc   net.Conn
+
+	// wake has room for one signal: the queue became non-empty, or the
+	// connection failed.
+	wake chan struct{}
+	// progress is when the connection last showed life while requests
+	// were in flight (unix nanoseconds): a read, or the first write after
+	// being idle. The watchdog fails it when that is older than the read
+	// timeout.
+	progress atomic.Int64
+
+	mu    sync.Mutex
+	queue []*Request // accepted, not written yet
+	spare []*Request // the writer's previous batch, reused as the next queue
+	fifo  fifo       // written, waiting for replies
+	err   error      // set once; the connection then accepts nothing
+}
+
+// send queues r for writing. It reports false when the connection has
+// failed, and then r is untouched.
+func (c *conn) send(r *Request) bool {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return false
+	}
+	c.queue = append(c.queue, r)
+	first := len(c.queue) == 1
+	c.mu.Unlock()
+	if first {
+		c.signal()
+	}
+	return true
+}
+
+func (c *conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run dials the master and then serves the connection until it fails.
+func (c *conn) run() {
+	rt := c.p.rt
+	nc, err := c.dial()
+	if err != nil {
+		c.p.dialFailed(err)
+		c.fail(err)
+		return
+	}
+	c.mu.Lock()
+	c.nc = nc
+	closed := c.err != nil
+	c.mu.Unlock()
+	if closed { // failed (router closing) while dialing
+		nc.Close()
+		return
+	}
+	c.p.dialed()
+	rt.opts.Logger.Debug("backend connected", "node", c.p.addr, "conn", c.slot)
+	go c.readLoop()
+	c.writeLoop()
+}
+
+func (c *conn) dial() (net.Conn, error) {
+	o := &c.p.rt.opts
+	ctx, cancel := context.WithTimeout(context.Background(), o.DialTimeout)
+	defer cancel()
+	d := net.Dialer{KeepAlive: 30 * time.Second}
+	nc, err := d.DialContext(ctx, "tcp", c.p.addr)
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	if o.Password != "" {
+		if err := auth(nc, o.Username, o.Password, o.DialTimeout+o.ReadTimeout); err != nil {
+			nc.Close()
+			return nil, err
+		}
+	}
+	return nc, nil
+}
+
+// auth authenticates a fresh connection before it carries any traffic.
+func auth(nc net.Conn, user, pass string, timeout time.Duration) error {
+	var cmd []byte
+	if user != "" {
+		cmd = appendCommand(nil, "AUTH", user, pass)
+	} else {
+		cmd = appendCommand(nil, "AUTH", pass)
+	}
+	nc.SetDeadline(time.Now().Add(timeout))
+	defer nc.SetDeadline(time.Time{})
+	if _, err := nc.Write(cmd); err != nil {
+		return err
+	}
+	line, err := bufio.NewReaderSize(nc, 512).ReadSlice('\n')
+	if err != nil {
+		return err
+	}
+	if !bytes.HasPrefix(line, []byte("+OK")) {
+		return fmt.Errorf("%w: %s", ErrAuth, bytes.TrimSpace(line))
+	}
+	return nil
+}
+
+// appendCommand encodes args as a RESP array of bulk strings.
+func appendCommand(b []byte, args ...string) []byte {
+	b = append(b, '*')
+	b = strconv.AppendInt(b, int64(len(args)), 10)
+	b = append(b, '\r', '\n')
+	for _, a := range args {
+		b = append(b, '$')
+		b = strconv.AppendInt(b, int64(len(a)), 10)
+		b = append(b, '\r', '\n')
+		b = append(b, a...)
+		b = append(b, '\r', '\n')
+	}
+	return b
+}
+
+// writeLoop writes queued requests in batches: one write per wake-up,
+// however many requests from however many clients were queued meanwhile.
+func (c *conn) writeLoop() {
+	var buf []byte
+	for range c.wake {
+		c.mu.Lock()
+		if c.err != nil {
+			c.mu.Unlock()
+			return
+		}
+		batch := c.queue
+		c.queue = c.spare[:0]
+		c.mu.Unlock()
+		if len(batch) == 0 {
+			continue
+		}
+
+		// The batch belongs to this goroutine alone until it enters the
+		// FIFO: build the bytes first.
+		buf = buf[:0]
+		for _, r := range batch {
+			if r.asking {
+				buf = append(buf, askingCmd...)
+			}
+			buf = append(buf, r.Raw...)
+		}
+
+		c.mu.Lock()
+		if c.err != nil {
+			// Failed meanwhile: nothing of the batch was written.
+			c.mu.Unlock()
+			for _, r := range batch {
+				c.p.rt.retry(r, msgConnLost)
+			}
+			return
+		}
+		if c.fifo.len() == 0 {
+			c.progress.Store(time.Now().UnixNano())
+		}
+		for _, r := range batch {
+			if r.asking {
+				c.fifo.push(nil)
+				r.asking = false
+			}
+			c.fifo.push(r)
+		}
+		clear(batch)
+		c.spare = batch
+		c.mu.Unlock()
+
+		if _, err := c.nc.Write(buf); err != nil {
+			c.fail(fmt.Errorf("%w: %w", ErrConnLost, err))
+			return
+		}
+		if cap(buf) > maxKeptBuffer {
+			buf = nil
+		}
+	}
+}
+
+// maxKeptBuffer is the largest buffer a connection keeps between batches;
+// a larger one, grown for a big value, is given back to the GC.
+const maxKeptBuffer = 1 << 20
+
+const readBufferSize = 16 << 10
+
+// readLoop frames replies and completes the requests they answer, in order.
+func (c *conn) readLoop() {
+	buf := make([]byte, readBufferSize)
+	start, end := 0, 0
+	for {
+		if end == len(buf) {
+			if start > 0 {
+				end = copy(buf, buf[start:end])
+				start = 0
+			} else {
+				nb := make([]byte, 2*len(buf))
+				copy(nb, buf[:end])
+				buf = nb
+			}
+		}
+		n, err := c.nc.Read(buf[end:])
+		if err != nil {
+			c.fail(fmt.Errorf("%w: %w", ErrConnLost, err))
+			return
+		}
+		end += n
+		c.progress.Store(time.Now().UnixNano())
+		for start < end {
+			size, err := ScanReply(buf[start:end])
+			if err != nil {
+				c.fail(fmt.Errorf("%w from %s: %w", ErrProtocol, c.p.addr, err))
+				return
+			}
+			if size == 0 {
+				break
+			}
+			if err := c.deliver(buf[start : start+size]); err != nil {
+				c.fail(err)
+				return
+			}
+			start += size
+		}
+		if start == end {
+			start, end = 0, 0
+			if len(buf) > maxKeptBuffer {
+				buf = make([]byte, readBufferSize)
+			}
+		}
+	}
+}
+
+// deliver hands one reply to the oldest request in flight.
+func (c *conn) deliver(reply []byte) error {
+	c.mu.Lock()
+	r, ok := c.fifo.pop()
+	c.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: reply from %s without a request", ErrProtocol, c.p.addr)
+	}
+	if r == nil {
+		return nil // the reply to ASKING; the command's own reply follows
+	}
+	if reply[0] == '-' && c.p.rt.redirect(r, reply, c.p.addr) {
+		return nil
+	}
+	r.answer(reply)
+	return nil
+}
+
+// inflight returns how many replies the connection waits for.
+func (c *conn) inflight() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fifo.len()
+}
+
+// fail closes the connection once and settles every request it held.
+func (c *conn) fail(err error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = err
+	queued := c.queue
+	c.queue = nil
+	written := c.fifo.drain()
+	nc := c.nc
+	c.mu.Unlock()
+
+	c.signal() // stop the writer
+	if nc != nil {
+		nc.Close()
+	}
+	c.p.dropped(c, err, nc != nil)
+
+	rt := c.p.rt
+	for _, r := range queued {
+		rt.retry(r, msgUnreachable+err.Error())
+	}
+	for _, r := range written {
+		switch {
+		case r == nil:
+		case r.ReadOnly:
+			rt.retry(r, msgConnLost)
+		default:
+			// It may have run: running it again could apply a write twice.
+			r.fail(msgConnLost)
+		}
+	}
+}

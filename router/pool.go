@@ -1,0 +1,129 @@
+package router
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// pool holds the connections to one node. Requests are spread over its
+// connections round robin; each connection multiplexes many clients.
+// Connections are dialed on first use and redialed after a failure, with
+// a backoff between failed dials.
+type pool struct {
+	rt    *Router
+	addr  string
+	conns []atomic.Pointer[conn]
+	next  atomic.Uint32
+
+	mu      sync.Mutex
+	closed  bool
+	retryAt time.Time     // no dial before this, after a failed one
+	backoff time.Duration // the wait after the next failed dial
+	lastErr error
+}
+
+const (
+	minDialBackoff = 50 * time.Millisecond
+	maxDialBackoff = time.Second
+)
+
+func newPool(rt *Router, addr string) *pool {
+	return &pool{
+		rt:      rt,
+		addr:    addr,
+		conns:   make([]atomic.Pointer[conn], rt.opts.ConnsPerNode),
+		backoff: minDialBackoff,
+	}
+}
+
+// send hands r to one of the pool's connections, dialing one if needed.
+func (p *pool) send(r *Request) {
+	i := int(p.next.Add(1) % uint32(len(p.conns)))
+	if c := p.conns[i].Load(); c != nil && c.send(r) {
+		return
+	}
+	p.sendSlow(i, r)
+}
+
+func (p *pool) sendSlow(i int, r *Request) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		r.fail(msgClosed)
+		return
+	}
+	if c := p.conns[i].Load(); c != nil && c.send(r) {
+		p.mu.Unlock()
+		return
+	}
+	if time.Now().Before(p.retryAt) {
+		msg := msgUnreachable + p.lastErr.Error()
+		p.mu.Unlock()
+		p.rt.retry(r, msg)
+		return
+	}
+	c := &conn{p: p, slot: i, wake: make(chan struct{}, 1)}
+	c.send(r) // queued until the dial completes
+	p.conns[i].Store(c)
+	p.mu.Unlock()
+	go c.run()
+}
+
+func (p *pool) dialFailed(err error) {
+	p.mu.Lock()
+	p.lastErr = err
+	p.retryAt = time.Now().Add(p.backoff)
+	p.backoff = min(2*p.backoff, maxDialBackoff)
+	p.mu.Unlock()
+	p.rt.opts.Logger.Warn("backend dial failed", "node", p.addr, "err", err)
+	p.rt.slots.Refresh("dial failure")
+}
+
+func (p *pool) dialed() {
+	p.mu.Lock()
+	p.backoff = minDialBackoff
+	p.mu.Unlock()
+}
+
+// dropped forgets a failed connection so that the next send redials.
+// connected tells whether it had been established, as opposed to a failed
+// dial, which dialFailed reports.
+func (p *pool) dropped(c *conn, err error, connected bool) {
+	if !p.conns[c.slot].CompareAndSwap(c, nil) {
+		return
+	}
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if !closed && connected {
+		p.rt.opts.Logger.Warn("backend connection lost", "node", p.addr, "err", err)
+		p.rt.slots.Refresh("connection failure")
+	}
+}
+
+// close fails every connection; requests still queued get msgClosed.
+func (p *pool) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	for i := range p.conns {
+		if c := p.conns[i].Load(); c != nil {
+			c.fail(ErrClosed)
+		}
+	}
+}
+
+// checkTimeouts fails connections whose master has not answered within the
+// read timeout while requests were in flight.
+func (p *pool) checkTimeouts(now time.Time, timeout time.Duration) {
+	for i := range p.conns {
+		c := p.conns[i].Load()
+		if c == nil || c.inflight() == 0 {
+			continue
+		}
+		if now.Sub(time.Unix(0, c.progress.Load())) > timeout {
+			c.fail(ErrTimeout)
+		}
+	}
+}

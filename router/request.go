@@ -1,0 +1,67 @@
+// Package router is slotproxy's backend side: per-master pools of pipelined,
+// multiplexed connections, and the redirect and retry policy. A request is
+// routed by its hash slot to the master the current slot table names, and
+// its reply comes back to whoever sent it through the request's Completer.
+//
+// router knows nothing of client sessions: it forwards bytes it is given and
+// hands back the bytes a master answered.
+package router
+
+import "time"
+
+// NoSlot is the Slot of a request without keys: any master may serve it.
+const NoSlot = -1
+
+// Completer is told when a request has its reply. Complete is called once
+// per Do, from a router goroutine; it must not block.
+type Completer interface {
+	Complete(r *Request)
+}
+
+// Request is one command on its way to a master and back. The sender fills
+// Raw, Slot, ReadOnly and Done, calls Router.Do, and must not touch the
+// request again until Done.Complete is called with it.
+type Request struct {
+	// Raw is the whole command encoded as a RESP array of bulk strings,
+	// written to the master as it is. It must stay valid until completion.
+	Raw []byte
+	// Slot is the hash slot of the command's keys, or NoSlot.
+	Slot int
+	// ReadOnly marks commands that may run twice: only they are retried
+	// after their connection broke once they were written.
+	ReadOnly bool
+	// Done is told when Reply is ready.
+	Done Completer
+
+	// Reply holds the master's reply, byte for byte, or an error reply of
+	// the proxy's own when the request failed. Its storage is reused by
+	// the next Do with the same Request.
+	Reply []byte
+
+	target    string    // a node forced by a redirect, for the next send only
+	asking    bool      // send ASKING first (an ASK redirect)
+	redirects int       // MOVED/ASK followed so far
+	attempts  int       // sends that failed before a reply
+	deadline  time.Time // when TRYAGAIN/CLUSTERDOWN/unreachable retries stop
+}
+
+// reset prepares r for a new Do.
+func (r *Request) reset() {
+	r.target = ""
+	r.asking = false
+	r.redirects = 0
+	r.attempts = 0
+	r.deadline = time.Time{}
+}
+
+// complete sets an error reply of the proxy's own and completes r.
+func (r *Request) fail(msg string) {
+	r.Reply = append(append(append(r.Reply[:0], '-'), msg...), '\r', '\n')
+	r.Done.Complete(r)
+}
+
+// answer copies a master's reply into r and completes it.
+func (r *Request) answer(reply []byte) {
+	r.Reply = append(r.Reply[:0], reply...)
+	r.Done.Complete(r)
+}

@@ -1,0 +1,233 @@
+package router
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/slotproxy/slotproxy/slotmap"
+)
+
+// Options configure a Router.
+type Options struct {
+	// ConnsPerNode is the number of multiplexed connections kept to each
+	// master; zero means 2.
+	ConnsPerNode int
+	// DialTimeout bounds a dial and its AUTH; zero means 1s.
+	DialTimeout time.Duration
+	// ReadTimeout is how long a master may stay silent while requests
+	// wait for it before its connection is declared dead; zero means 3s.
+	ReadTimeout time.Duration
+	// RetryTimeout bounds how long a request is retried on TRYAGAIN,
+	// CLUSTERDOWN or an unreachable master before the error is passed
+	// on; zero means 5s.
+	RetryTimeout time.Duration
+	// MaxRedirects bounds the MOVED/ASK redirections followed for one
+	// request; zero means 5.
+	MaxRedirects int
+	// Username and Password authenticate every backend connection; empty
+	// Password means no AUTH, empty Username the default user.
+	Username, Password string
+	// Logger receives connection events; nil means no logs.
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.ConnsPerNode <= 0 {
+		o.ConnsPerNode = 2
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = time.Second
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 3 * time.Second
+	}
+	if o.RetryTimeout <= 0 {
+		o.RetryTimeout = 5 * time.Second
+	}
+	if o.MaxRedirects <= 0 {
+		o.MaxRedirects = 5
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+}
+
+// Router sends requests to the masters of one cluster.
+type Router struct {
+	opts  Options
+	slots *slotmap.Map
+
+	routes atomic.Pointer[routes]
+	rr     atomic.Uint32 // round robin over masters for keyless requests
+	closed atomic.Bool
+
+	mu    sync.Mutex
+	pools map[string]*pool // by node address
+
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// routes resolves a slot table's shard indexes to pools; it is rebuilt
+// whenever the table pointer changes, so the hot path needs no map lookup.
+type routes struct {
+	table *slotmap.Table
+	pools []*pool // pools[i] serves table.Shards()[i]
+}
+
+// New returns a Router that routes by the tables of slots.
+func New(slots *slotmap.Map, opts Options) *Router {
+	opts.setDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	rt := &Router{
+		opts:  opts,
+		slots: slots,
+		pools: make(map[string]*pool),
+		stop:  cancel,
+		done:  make(chan struct{}),
+	}
+	go rt.watchdog(ctx)
+	return rt
+}
+
+// Do sends r to the master serving r.Slot and arranges for r.Done to be
+// told of its reply. It never blocks on I/O.
+func (rt *Router) Do(r *Request) {
+	r.reset()
+	rt.route(r)
+}
+
+func (rt *Router) route(r *Request) {
+	if rt.closed.Load() {
+		r.fail(msgClosed)
+		return
+	}
+	if r.target != "" {
+		p := rt.pool(r.target)
+		r.target = ""
+		p.send(r)
+		return
+	}
+	t := rt.slots.Table()
+	if t == nil {
+		r.fail(msgNoTable)
+		return
+	}
+	rs := rt.routesFor(t)
+	if len(rs.pools) == 0 {
+		rt.retry(r, msgSlotDown)
+		return
+	}
+	if r.Slot == NoSlot {
+		rs.pools[int(rt.rr.Add(1)%uint32(len(rs.pools)))].send(r)
+		return
+	}
+	i := t.ShardIndex(uint16(r.Slot))
+	if i < 0 {
+		rt.slots.Refresh("uncovered slot")
+		rt.retry(r, msgSlotDown)
+		return
+	}
+	rs.pools[i].send(r)
+}
+
+func (rt *Router) routesFor(t *slotmap.Table) *routes {
+	if rs := rt.routes.Load(); rs != nil && rs.table == t {
+		return rs
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rs := rt.routes.Load(); rs != nil && rs.table == t {
+		return rs
+	}
+	rs := &routes{table: t, pools: make([]*pool, len(t.Shards()))}
+	for i, s := range t.Shards() {
+		rs.pools[i] = rt.poolLocked(s.Master.Addr)
+	}
+	rt.routes.Store(rs)
+	return rs
+}
+
+func (rt *Router) pool(addr string) *pool {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.poolLocked(addr)
+}
+
+// poolLocked returns the pool of addr, creating it. rt.mu must be held.
+func (rt *Router) poolLocked(addr string) *pool {
+	p := rt.pools[addr]
+	if p == nil {
+		p = newPool(rt, addr)
+		rt.pools[addr] = p
+	}
+	return p
+}
+
+// retry sends r again after a backoff, until r's retry deadline; past it,
+// r completes with the error reply msg.
+func (rt *Router) retry(r *Request, msg string) {
+	now := time.Now()
+	if r.deadline.IsZero() {
+		r.deadline = now.Add(rt.opts.RetryTimeout)
+	}
+	if rt.closed.Load() {
+		r.fail(msgClosed)
+		return
+	}
+	if now.After(r.deadline) {
+		r.fail(msg)
+		return
+	}
+	r.attempts++
+	wait := min(time.Duration(r.attempts)*10*time.Millisecond, 200*time.Millisecond)
+	time.AfterFunc(wait, func() { rt.route(r) })
+}
+
+// watchdog fails connections whose master stopped answering.
+func (rt *Router) watchdog(ctx context.Context) {
+	defer close(rt.done)
+	every := max(rt.opts.ReadTimeout/10, 10*time.Millisecond)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	var pools []*pool
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			rt.mu.Lock()
+			pools = pools[:0]
+			for _, p := range rt.pools {
+				pools = append(pools, p)
+			}
+			rt.mu.Unlock()
+			for _, p := range pools {
+				p.checkTimeouts(now, rt.opts.ReadTimeout)
+			}
+		}
+	}
+}
+
+// Close fails every connection and stops the router's goroutines. Requests
+// in flight complete with an error reply.
+func (rt *Router) Close() {
+	if !rt.closed.CompareAndSwap(false, true) {
+		return
+	}
+	rt.stop()
+	<-rt.done
+	rt.mu.Lock()
+	pools := make([]*pool, 0, len(rt.pools))
+	for _, p := range rt.pools {
+		pools = append(pools, p)
+	}
+	rt.mu.Unlock()
+	for _, p := range pools {
+		p.close()
+	}
+}
