@@ -1,0 +1,36 @@
+# slotproxy developer entry points. CI runs .ci/run, which calls lint and test.
+
+GO ?= go
+
+.PHONY: build test demo bench lint clean
+
+build:
+	$(GO) build -o bin/slotproxy ./cmd/slotproxy
+
+# Tests start real redis-server processes (internal/clustertest).
+test:
+	scripts/ensure-redis.sh
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+# A 3-master, 1-replica cluster on 127.0.0.1:7000-7005 and slotproxy in front
+# of it, until Ctrl-C.
+demo: build
+	scripts/ensure-redis.sh
+	$(GO) run ./internal/clustertest/demo -- bin/slotproxy -config proxy.yaml
+
+bench:
+	@echo "bench: the comparison against redis-server and other proxies arrives with the performance work;"
+	@echo "bench: for now, the Go benchmarks:"
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+lint:
+	@files="$$(gofmt -l .)"; \
+	if [ -n "$$files" ]; then \
+		echo "lint: these files are not gofmt-formatted (run gofmt -w):"; \
+		echo "$$files"; \
+		exit 1; \
+	fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin
