@@ -1,0 +1,189 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// redisVersion is the server version the proxy reports in HELLO.
+const redisVersion = "7.0.0"
+
+// answerLocal answers the commands the proxy serves itself. cmd has passed the
+// arity and authentication checks.
+func (s *session) answerLocal(cmd *Command, args [][]byte) {
+	off := len(s.local)
+	switch cmd.Name {
+	case "ping":
+		switch len(args) {
+		case 1:
+			s.local = appendSimple(s.local, "PONG")
+		case 2:
+			s.local = appendBulk(s.local, args[1])
+		default:
+			s.local = appendError(s.local, wrongArity("ping"))
+		}
+	case "echo":
+		s.local = appendBulk(s.local, args[1])
+	case "quit":
+		s.local = appendSimple(s.local, "OK")
+		s.quit = true
+	case "select":
+		s.local = s.selectDB(args[1])
+	case "auth":
+		s.local = s.auth(args[1:])
+	case "hello":
+		s.local = s.hello(args[1:])
+	case "reset":
+		s.authed = s.srv.opts.Password == ""
+		s.name = nil
+		s.local = appendSimple(s.local, "RESET")
+	case "readonly", "readwrite":
+		s.local = appendSimple(s.local, "OK")
+	case "client|setname":
+		s.local = s.setName(args[2])
+	case "client|getname":
+		if s.name == nil {
+			s.local = appendNullBulk(s.local)
+		} else {
+			s.local = appendBulk(s.local, s.name)
+		}
+	case "client|id":
+		s.local = appendInt(s.local, int64(s.id))
+	default:
+		s.local = appendError(s.local, fmt.Sprintf(msgNotSupportedFmt, strings.ToUpper(cmd.Name)))
+	}
+	s.replyLocal(off)
+}
+
+func (s *session) selectDB(arg []byte) []byte {
+	db, err := strconv.ParseInt(string(arg), 10, 32)
+	switch {
+	case err != nil:
+		return appendError(s.local, msgNotInteger)
+	case db != 0:
+		return appendError(s.local, msgSelectCluster)
+	}
+	return appendSimple(s.local, "OK")
+}
+
+// auth serves AUTH password and AUTH username password. The proxy has one
+// user, "default", as a redis-server configured with requirepass has.
+func (s *session) auth(args [][]byte) []byte {
+	if len(args) > 2 {
+		return appendError(s.local, msgSyntax)
+	}
+	if len(args) == 1 && s.srv.opts.Password == "" {
+		return appendError(s.local, msgNoPasswordSet)
+	}
+	if !s.checkPassword(args) {
+		return appendError(s.local, msgWrongPass)
+	}
+	s.authed = true
+	return appendSimple(s.local, "OK")
+}
+
+// checkPassword checks [username] password against the configured password.
+// Without one, the default user takes any password, as redis-server's
+// "nopass" default user does.
+func (s *session) checkPassword(args [][]byte) bool {
+	pass := args[len(args)-1]
+	if len(args) == 2 && !bytes.Equal(args[0], []byte("default")) {
+		return false
+	}
+	want := s.srv.opts.Password
+	if want == "" {
+		return true
+	}
+	// Compare digests so that the time taken says nothing of the length.
+	a := sha256.Sum256(pass)
+	b := sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+}
+
+// hello serves HELLO [protover [AUTH username password] [SETNAME name]].
+// Only RESP2 is spoken for now: HELLO 3 gets NOPROTO, which clients take as
+// the cue to stay on RESP2.
+func (s *session) hello(args [][]byte) []byte {
+	proto := int64(2)
+	if len(args) > 0 {
+		v, err := strconv.ParseInt(string(args[0]), 10, 64)
+		if err != nil {
+			return appendError(s.local, "ERR Protocol version is not an integer or out of range")
+		}
+		if v != 2 {
+			return appendError(s.local, msgNoProto)
+		}
+		proto = v
+		args = args[1:]
+	}
+	var name []byte
+	for len(args) > 0 {
+		opt := args[0]
+		switch {
+		case bytes.EqualFold(opt, []byte("auth")) && len(args) >= 3:
+			if !s.checkPassword(args[1:3]) {
+				return appendError(s.local, msgWrongPass)
+			}
+			s.authed = true
+			args = args[3:]
+		case bytes.EqualFold(opt, []byte("setname")) && len(args) >= 2:
+			if !validName(args[1]) {
+				return appendError(s.local, msgBadName)
+			}
+			name = args[1]
+			args = args[2:]
+		default:
+			return appendError(s.local, "ERR Syntax error in HELLO option '"+string(cut(opt, 128))+"'")
+		}
+	}
+	if !s.authed {
+		return appendError(s.local, msgHelloNoAuth)
+	}
+	if name != nil {
+		s.name = append(s.name[:0], name...)
+	}
+	b := appendArrayHeader(s.local, 14)
+	b = appendBulkString(b, "server")
+	b = appendBulkString(b, "redis")
+	b = appendBulkString(b, "version")
+	b = appendBulkString(b, redisVersion)
+	b = appendBulkString(b, "proto")
+	b = appendInt(b, proto)
+	b = appendBulkString(b, "id")
+	b = appendInt(b, int64(s.id))
+	b = appendBulkString(b, "mode")
+	b = appendBulkString(b, "standalone")
+	b = appendBulkString(b, "role")
+	b = appendBulkString(b, "master")
+	b = appendBulkString(b, "modules")
+	return appendArrayHeader(b, 0)
+}
+
+const msgBadName = "ERR Client names cannot contain spaces, newlines or special characters."
+
+func (s *session) setName(name []byte) []byte {
+	if !validName(name) {
+		return appendError(s.local, msgBadName)
+	}
+	if len(name) == 0 {
+		s.name = nil
+	} else {
+		s.name = append(s.name[:0], name...)
+	}
+	return appendSimple(s.local, "OK")
+}
+
+// validName is redis-server's rule for client names: printable ASCII
+// without spaces.
+func validName(name []byte) bool {
+	for _, c := range name {
+		if c < '!' || c > '~' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,212 @@
+// Package proxy is slotproxy's client side: it accepts plain Redis clients,
+// parses their requests, answers what it can itself, routes the rest through
+// a router.Router, and writes the replies back in request order.
+//
+// proxy never dials a backend: everything it needs from the cluster goes
+// through the router.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/slotproxy/slotproxy/router"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Password, when set, must be given with AUTH (or HELLO AUTH) before
+	// any other command. Empty means clients need not authenticate.
+	Password string
+	// MaxClients bounds the connected clients; a client past it gets
+	// "-ERR max number of clients reached" and is disconnected. Zero
+	// means 10000.
+	MaxClients int
+	// Logger receives connection events; nil means no logs.
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.MaxClients <= 0 {
+		o.MaxClients = 10000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+}
+
+// Server serves Redis clients on any number of listeners.
+type Server struct {
+	opts   Options
+	router *router.Router
+	table  atomic.Pointer[Table]
+
+	clients atomic.Int64
+	lastID  atomic.Uint64
+
+	mu        sync.Mutex
+	closed    bool
+	listeners map[net.Listener]struct{}
+	sessions  map[*session]struct{}
+	wg        sync.WaitGroup
+}
+
+// New returns a Server that routes through rt, with the built-in command
+// table until LearnCommands replaces it.
+func New(rt *router.Router, opts Options) *Server {
+	opts.setDefaults()
+	s := &Server{
+		opts:      opts,
+		router:    rt,
+		listeners: make(map[net.Listener]struct{}),
+		sessions:  make(map[*session]struct{}),
+	}
+	s.table.Store(Builtin())
+	return s
+}
+
+func (s *Server) commands() *Table { return s.table.Load() }
+
+// ErrServerClosed is returned by Serve after Close.
+var ErrServerClosed = errors.New("proxy: server closed")
+
+// Serve accepts clients on ln until Close. Temporary accept errors (too many
+// open files, for one) are retried with a growing pause.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+
+	var pause time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.isClosed() {
+				return ErrServerClosed
+			}
+			if isTemporary(err) {
+				pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+				s.opts.Logger.Warn("accept failed, pausing", "err", err, "pause", pause)
+				time.Sleep(pause)
+				continue
+			}
+			return err
+		}
+		pause = 0
+		s.start(nc)
+	}
+}
+
+func (s *Server) start(nc net.Conn) {
+	if s.clients.Add(1) > int64(s.opts.MaxClients) {
+		s.clients.Add(-1)
+		s.opts.Logger.Warn("client refused", "reason", "max_clients", "remote", nc.RemoteAddr())
+		nc.Write(appendError(nil, msgMaxClients))
+		nc.Close()
+		return
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	sess := newSession(s, nc, s.lastID.Add(1))
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.clients.Add(-1)
+		nc.Close()
+		return
+	}
+	s.sessions[sess] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go s.serveClient(sess)
+}
+
+// serveClient runs one session; its own function so stack traces name it.
+func (s *Server) serveClient(sess *session) {
+	defer s.wg.Done()
+	sess.serve()
+	sess.close()
+	s.mu.Lock()
+	delete(s.sessions, sess)
+	s.mu.Unlock()
+	s.clients.Add(-1)
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Clients returns the number of connected clients.
+func (s *Server) Clients() int { return int(s.clients.Load()) }
+
+// Close stops the listeners and disconnects every client at once. Replies
+// not written yet are lost; Shutdown is the gentle way.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	lns := make([]net.Listener, 0, len(s.listeners))
+	for ln := range s.listeners {
+		lns = append(lns, ln)
+	}
+	conns := make([]net.Conn, 0, len(s.sessions))
+	for sess := range s.sessions {
+		conns = append(conns, sess.nc)
+	}
+	s.mu.Unlock()
+	for _, ln := range lns {
+		ln.Close()
+	}
+	for _, nc := range conns {
+		nc.Close()
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// LearnCommands asks a master for its COMMAND table, through the router,
+// and merges it over the built-in one, so commands of newer servers and of
+// modules are routed by their real key positions. It waits for the router
+// to have a slot table, within ctx.
+func (s *Server) LearnCommands(ctx context.Context) error {
+	w := &waiter{done: make(chan struct{})}
+	req := &router.Request{Raw: []byte("*1\r\n$7\r\nCOMMAND\r\n"), Slot: router.NoSlot, ReadOnly: true, Done: w}
+	s.router.Do(req)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-w.done:
+	}
+	if len(req.Reply) > 0 && req.Reply[0] == '-' {
+		return errors.New("proxy: COMMAND: " + string(req.Reply[1:len(req.Reply)-2]))
+	}
+	live, err := ParseCommandReply(req.Reply)
+	if err != nil {
+		return err
+	}
+	s.table.Store(Builtin().Merge(live))
+	return nil
+}
+
+// waiter is a Completer for the proxy's own one-off requests.
+type waiter struct{ done chan struct{} }
+
+func (w *waiter) Complete(*router.Request) { close(w.done) }

@@ -1,0 +1,218 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+	"sync/atomic"
+
+	"github.com/slotproxy/slotproxy/router"
+)
+
+const (
+	readBufferSize = 16 << 10
+	// maxBatch bounds the commands of one client in flight at once: a
+	// client pipelining more waits for the first replies to be written.
+	maxBatch = 1024
+	// maxKeptBuffer is the largest buffer a session keeps between batches.
+	maxKeptBuffer = 64 << 10
+)
+
+// session serves one client connection: it reads every complete command
+// already received, answers or routes each, waits for the routed ones, then
+// writes all replies in request order with one write.
+type session struct {
+	srv *Server
+	nc  net.Conn
+	id  uint64
+
+	rbuf       []byte
+	rpos, rend int
+	parsed     request
+	inline     []byte // unquoted words of inline commands
+	keys       []int  // scratch for key positions
+
+	// The batch being answered.
+	entries []entry
+	local   []byte            // replies the proxy made itself
+	reqs    []*router.Request // reusable requests; the first nreq are in use
+	raws    [][]byte          // re-encoded inline commands, by request
+	nreq    int
+	wbuf    []byte
+
+	// pending counts the routed requests not answered yet, plus one held
+	// while the batch is being dispatched; wake has room for the signal
+	// that it reached zero.
+	pending atomic.Int32
+	wake    chan struct{}
+
+	authed bool
+	name   []byte // CLIENT SETNAME
+	quit   bool   // close once this batch is answered
+}
+
+// entry is one command of the batch: a routed request, or a local reply.
+type entry struct {
+	req      *router.Request
+	off, end int // local[off:end] when req is nil
+}
+
+func newSession(srv *Server, nc net.Conn, id uint64) *session {
+	return &session{
+		srv:    srv,
+		nc:     nc,
+		id:     id,
+		rbuf:   make([]byte, readBufferSize),
+		wake:   make(chan struct{}, 1),
+		authed: srv.opts.Password == "",
+	}
+}
+
+// Complete is called by the router when a request of this session has its
+// reply.
+func (s *session) Complete(*router.Request) {
+	if s.pending.Add(-1) == 0 {
+		s.wake <- struct{}{}
+	}
+}
+
+func (s *session) serve() {
+	for {
+		n, err := s.answerBatch()
+		if err != nil || s.quit {
+			return
+		}
+		if n == 0 {
+			if err := s.read(); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// read appends what the client sent next to the read buffer, making room
+// first: the unparsed tail moves to the front, and the buffer doubles when a
+// single command does not fit.
+func (s *session) read() error {
+	if s.rpos == s.rend {
+		s.rpos, s.rend = 0, 0
+		if len(s.rbuf) > maxKeptBuffer {
+			s.rbuf = make([]byte, readBufferSize)
+		}
+	} else if s.rend == len(s.rbuf) {
+		if s.rpos > 0 {
+			s.rend = copy(s.rbuf, s.rbuf[s.rpos:s.rend])
+			s.rpos = 0
+		} else {
+			nb := make([]byte, 2*len(s.rbuf))
+			copy(nb, s.rbuf[:s.rend])
+			s.rbuf = nb
+		}
+	}
+	n, err := s.nc.Read(s.rbuf[s.rend:])
+	s.rend += n
+	return err
+}
+
+// answerBatch handles every complete command in the read buffer, waits for
+// the routed ones and writes all replies at once. It returns how many
+// commands it handled; a protocol error is answered, then returned.
+func (s *session) answerBatch() (int, error) {
+	var protoErr error
+	handled := 0
+	s.pending.Store(1)
+	for len(s.entries) < maxBatch && !s.quit {
+		n, err := parseRequest(s.rbuf[s.rpos:s.rend], &s.parsed, &s.inline)
+		if err != nil {
+			protoErr = err
+			break
+		}
+		if n == 0 {
+			break
+		}
+		s.rpos += n
+		handled++
+		if len(s.parsed.args) > 0 {
+			s.handle(s.parsed.args, s.parsed.raw)
+		}
+	}
+	if s.pending.Add(-1) != 0 {
+		<-s.wake
+	}
+
+	for _, e := range s.entries {
+		if e.req != nil {
+			s.wbuf = append(s.wbuf, e.req.Reply...)
+		} else {
+			s.wbuf = append(s.wbuf, s.local[e.off:e.end]...)
+		}
+	}
+	var pe protocolError
+	if errors.As(protoErr, &pe) {
+		s.wbuf = appendError(s.wbuf, pe.Error())
+	}
+	var err error
+	if len(s.wbuf) > 0 {
+		_, err = s.nc.Write(s.wbuf)
+	}
+	s.resetBatch()
+	if err != nil {
+		return handled, err
+	}
+	return handled, protoErr
+}
+
+func (s *session) resetBatch() {
+	s.entries = s.entries[:0]
+	s.local = s.local[:0]
+	for _, r := range s.reqs[:s.nreq] {
+		r.Raw = nil
+		if cap(r.Reply) > maxKeptBuffer {
+			r.Reply = nil
+		}
+	}
+	s.nreq = 0
+	s.wbuf = s.wbuf[:0]
+	if cap(s.wbuf) > maxKeptBuffer {
+		s.wbuf = nil
+	}
+	if cap(s.local) > maxKeptBuffer {
+		s.local = nil
+	}
+}
+
+// reply records a reply the proxy made itself, appended to local by the
+// caller between off and the current end.
+func (s *session) replyLocal(off int) {
+	s.entries = append(s.entries, entry{off: off, end: len(s.local)})
+}
+
+func (s *session) replyError(msg string) {
+	off := len(s.local)
+	s.local = appendError(s.local, msg)
+	s.replyLocal(off)
+}
+
+// forward routes a command to the master serving slot. raw is nil for an
+// inline command, which is encoded here.
+func (s *session) forward(args [][]byte, raw []byte, slot int, readOnly bool) {
+	if s.nreq == len(s.reqs) {
+		s.reqs = append(s.reqs, &router.Request{Done: s})
+		s.raws = append(s.raws, nil)
+	}
+	r := s.reqs[s.nreq]
+	if raw == nil {
+		s.raws[s.nreq] = appendCommand(s.raws[s.nreq][:0], args)
+		raw = s.raws[s.nreq]
+	}
+	s.nreq++
+	r.Raw = raw
+	r.Slot = slot
+	r.ReadOnly = readOnly
+	s.entries = append(s.entries, entry{req: r})
+	s.pending.Add(1)
+	s.srv.router.Do(r)
+}
+
+func (s *session) close() {
+	s.nc.Close()
+}
