@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration; proxy.yaml at the repository root
+// documents every key.
+type Config struct {
+	Listen  string        `yaml:"listen"`
+	Cluster ClusterConfig `yaml:"cluster"`
+	Backend BackendConfig `yaml:"backend"`
+	Clients ClientsConfig `yaml:"clients"`
+	Metrics MetricsConfig `yaml:"metrics"`
+	Log     LogConfig     `yaml:"log"`
+}
+
+type ClusterConfig struct {
+	Seeds           []string      `yaml:"seeds"`
+	Username        string        `yaml:"username"`
+	Password        string        `yaml:"password"`
+	RefreshInterval time.Duration `yaml:"refresh_interval"`
+}
+
+type BackendConfig struct {
+	ConnectionsPerNode int           `yaml:"connections_per_node"`
+	DialTimeout        time.Duration `yaml:"dial_timeout"`
+	ReadTimeout        time.Duration `yaml:"read_timeout"`
+	RetryTimeout       time.Duration `yaml:"retry_timeout"`
+}
+
+type ClientsConfig struct {
+	Password   string `yaml:"password"`
+	MaxClients int    `yaml:"max_clients"`
+}
+
+type MetricsConfig struct {
+	Listen string `yaml:"listen"`
+}
+
+type LogConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// defaultConfig is what an absent key means.
+func defaultConfig() Config {
+	return Config{
+		Listen: ":5000",
+		Cluster: ClusterConfig{
+			Seeds:           []string{"127.0.0.1:7000"},
+			RefreshInterval: 10 * time.Second,
+		},
+		Backend: BackendConfig{
+			ConnectionsPerNode: 2,
+			DialTimeout:        time.Second,
+			ReadTimeout:        3 * time.Second,
+			RetryTimeout:       5 * time.Second,
+		},
+		Clients: ClientsConfig{MaxClients: 10000},
+		Metrics: MetricsConfig{Listen: ":9121"},
+		Log:     LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// loadConfig reads a YAML file over the defaults. Unknown keys are errors,
+// so that a misspelt key does not silently keep its default.
+func loadConfig(path string) (Config, error) {
+	cfg := defaultConfig()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// check reports the first invalid setting, by its key.
+func (c *Config) check() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen: %q is not host:port", c.Listen)
+	}
+	if len(c.Cluster.Seeds) == 0 {
+		return errors.New("cluster.seeds: at least one seed is required")
+	}
+	for _, s := range c.Cluster.Seeds {
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			return fmt.Errorf("cluster.seeds: %q is not host:port", s)
+		}
+	}
+	if c.Cluster.Username != "" && c.Cluster.Password == "" {
+		return errors.New("cluster.username: set without cluster.password")
+	}
+	for key, d := range map[string]time.Duration{
+		"cluster.refresh_interval": c.Cluster.RefreshInterval,
+		"backend.dial_timeout":     c.Backend.DialTimeout,
+		"backend.read_timeout":     c.Backend.ReadTimeout,
+		"backend.retry_timeout":    c.Backend.RetryTimeout,
+	} {
+		if d <= 0 {
+			return fmt.Errorf("%s: must be a positive duration, got %v", key, d)
+		}
+	}
+	if c.Backend.ConnectionsPerNode < 1 || c.Backend.ConnectionsPerNode > 64 {
+		return fmt.Errorf("backend.connections_per_node: must be 1 to 64, got %d", c.Backend.ConnectionsPerNode)
+	}
+	if c.Clients.MaxClients < 1 {
+		return fmt.Errorf("clients.max_clients: must be at least 1, got %d", c.Clients.MaxClients)
+	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			return fmt.Errorf("metrics.listen: %q is not host:port", c.Metrics.Listen)
+		}
+	}
+	if _, err := c.Log.level(); err != nil {
+		return err
+	}
+	if f := c.Log.Format; f != "text" && f != "json" {
+		return fmt.Errorf("log.format: %q is neither text nor json", f)
+	}
+	return nil
+}
+
+func (l LogConfig) level() (slog.Level, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(strings.ToUpper(l.Level))); err != nil {
+		return 0, fmt.Errorf("log.level: %q is not debug, info, warn or error", l.Level)
+	}
+	return lv, nil
+}

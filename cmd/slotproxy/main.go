@@ -1,0 +1,182 @@
+// Command slotproxy lets a client that speaks plain Redis use a whole Redis
+// Cluster through one address.
+//
+//	slotproxy -config proxy.yaml [-listen :5000] [-seeds h:p,h:p] [-metrics-listen :9121]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/slotproxy/slotproxy/metrics"
+	"github.com/slotproxy/slotproxy/proxy"
+	"github.com/slotproxy/slotproxy/router"
+	"github.com/slotproxy/slotproxy/slotmap"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stderr, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "slotproxy:", err)
+		os.Exit(1)
+	}
+}
+
+// listening is told the addresses the proxy and admin listeners are bound
+// to, once both are; tests use it to find ports chosen by the system.
+type listening func(proxyAddr, adminAddr string)
+
+// run is the whole program: it returns when ctx ends (a signal) or start-up
+// fails.
+func run(ctx context.Context, args []string, stderr io.Writer, onListen listening) error {
+	cfg, err := parseArgs(args, stderr)
+	if err != nil {
+		return err
+	}
+	level, _ := cfg.Log.level()
+	hopts := &slog.HandlerOptions{Level: level}
+	var logger *slog.Logger
+	if cfg.Log.Format == "json" {
+		logger = slog.New(slog.NewJSONHandler(stderr, hopts))
+	} else {
+		logger = slog.New(slog.NewTextHandler(stderr, hopts))
+	}
+
+	slots, err := slotmap.New(slotmap.Options{
+		Seeds:           cfg.Cluster.Seeds,
+		Username:        cfg.Cluster.Username,
+		Password:        cfg.Cluster.Password,
+		RefreshInterval: cfg.Cluster.RefreshInterval,
+		DialTimeout:     cfg.Backend.DialTimeout,
+		ReadTimeout:     cfg.Backend.ReadTimeout,
+		Logger:          logger,
+	})
+	if err != nil {
+		return err
+	}
+	rt := router.New(slots, router.Options{
+		ConnsPerNode: cfg.Backend.ConnectionsPerNode,
+		DialTimeout:  cfg.Backend.DialTimeout,
+		ReadTimeout:  cfg.Backend.ReadTimeout,
+		RetryTimeout: cfg.Backend.RetryTimeout,
+		Username:     cfg.Cluster.Username,
+		Password:     cfg.Cluster.Password,
+		Logger:       logger,
+	})
+	defer rt.Close()
+	srv := proxy.New(rt, proxy.Options{
+		Password:   cfg.Clients.Password,
+		MaxClients: cfg.Clients.MaxClients,
+		Logger:     logger,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	var adminLn net.Listener
+	if cfg.Metrics.Listen != "" {
+		if adminLn, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 3)
+	go func() { errc <- slots.Run(ctx) }()
+	go func() { errc <- srv.Serve(ln) }()
+	adminAddr := ""
+	if adminLn != nil {
+		adminAddr = adminLn.Addr().String()
+		go func() { errc <- metrics.Serve(ctx, adminLn, metrics.Handler(metrics.NewRegistry())) }()
+	}
+	go learnCommands(ctx, slots, srv, logger)
+	logger.Info("slotproxy listening", "listen", ln.Addr().String(), "admin", adminAddr,
+		"seeds", strings.Join(cfg.Cluster.Seeds, ","))
+	if onListen != nil {
+		onListen(ln.Addr().String(), adminAddr)
+	}
+
+	select {
+	case <-ctx.Done():
+		err = nil
+	case err = <-errc:
+	}
+	logger.Info("slotproxy stopping")
+	cancel()
+	srv.Close()
+	return err
+}
+
+// learnCommands replaces the built-in command table with the cluster's own
+// once a master can be asked.
+func learnCommands(ctx context.Context, slots *slotmap.Map, srv *proxy.Server, logger *slog.Logger) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-slots.Ready():
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := srv.LearnCommands(cctx)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		logger.Warn("learning the command table failed; the built-in one stays", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// parseArgs loads the config file, if any, and applies the flags over it.
+func parseArgs(args []string, stderr io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("slotproxy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "YAML configuration file (proxy.yaml documents every key)")
+	listen := fs.String("listen", "", "client listen address, overrides listen")
+	seeds := fs.String("seeds", "", "comma-separated seed nodes host:port, override cluster.seeds")
+	metricsListen := fs.String("metrics-listen", "", "admin listen address for /metrics and /healthz, overrides metrics.listen")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg := defaultConfig()
+	if *path != "" {
+		var err error
+		if cfg, err = loadConfig(*path); err != nil {
+			return cfg, err
+		}
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	if *seeds != "" {
+		cfg.Cluster.Seeds = strings.Split(*seeds, ",")
+	}
+	if *metricsListen != "" {
+		cfg.Metrics.Listen = *metricsListen
+	}
+	if err := cfg.check(); err != nil {
+		return cfg, errors.New("config: " + err.Error())
+	}
+	return cfg, nil
+}
