@@ -2,20 +2,18 @@
 
 GO ?= go
 
-.PHONY: build test demo bench lint clean
+.PHONY: build test demo bench lint clean ensure-redis
 
 build:
 	$(GO) build -o bin/slotproxy ./cmd/slotproxy
 
 # Tests start real redis-server processes (internal/clustertest).
-test:
-	scripts/ensure-redis.sh
+test: ensure-redis
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 # A 3-master, 1-replica cluster on 127.0.0.1:7000-7005 and slotproxy in front
 # of it, until Ctrl-C.
-demo: build
-	scripts/ensure-redis.sh
+demo: ensure-redis build
 	$(GO) run ./internal/clustertest/demo -- bin/slotproxy -config proxy.yaml
 
 bench:
@@ -34,3 +32,7 @@ lint:
 
 clean:
 	rm -rf bin
+
+# redis-server and redis-cli on PATH, installed with apt-get when root.
+ensure-redis:
+	scripts/ensure-redis.sh

@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -186,14 +187,25 @@ func (c *Cluster) start(ctx context.Context, server, cli string) error {
 	} else {
 		err = c.createByHand(ctx)
 	}
-	if err != nil {
-		return err
+	if err == nil {
+		err = c.WaitHealthy(ctx)
 	}
-	if err := c.WaitHealthy(ctx); err != nil {
-		return err
+	if err != nil {
+		return c.withLogs(err)
 	}
 	o.Logf("clustertest: cluster of %d masters x %d replicas healthy in %v", o.Masters, o.Replicas, time.Since(began).Round(time.Millisecond))
 	return nil
+}
+
+// withLogs appends the end of every node's log to err: a cluster that does
+// not form is explained by what its nodes said, and the temp dir holding the
+// logs is gone once Start has failed.
+func (c *Cluster) withLogs(err error) error {
+	var b strings.Builder
+	for _, n := range c.Nodes {
+		fmt.Fprintf(&b, "\nnode %s (pid %d):\n%s", n.Addr, n.PID(), n.logTailN(1024))
+	}
+	return fmt.Errorf("%w%s", err, b.String())
 }
 
 // Close kills every node (SIGKILL, then waits for each), closes the clients

@@ -1,9 +1,11 @@
 package clustertest
 
 import (
+	"context"
 	"errors"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -254,4 +256,58 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// TestStartFailureKillsEverything: a Start that cannot finish (here its
+// deadline ends during creation) leaves no process behind and says what the
+// nodes logged.
+func TestStartFailureKillsEverything(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
+	defer cancel()
+	dir := t.TempDir()
+	c, err := Start(ctx, Options{Masters: 3, Replicas: 1, Dir: dir, Logf: t.Logf})
+	if err == nil {
+		c.Close()
+		t.Skip("cluster formed within 1.5s; nothing to check")
+	}
+	t.Logf("Start: %.300s...", err)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "redis.log") {
+		t.Errorf("Start error %v; want the deadline and node logs", err)
+	}
+	if pids := childRedisServers(t); len(pids) > 0 {
+		t.Fatalf("redis-server children left after a failed Start: %v", pids)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Errorf("Options.Dir removed: %v", err)
+	}
+}
+
+// childRedisServers returns the pids of this process's redis-server
+// children, from /proc.
+func childRedisServers(t *testing.T) []int {
+	t.Helper()
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue // exited while we looked
+		}
+		// pid (comm) state ppid ...; comm may hold spaces, so cut at ')'.
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 || !strings.Contains(s[:i], "(redis-server") {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) < 2 || f[1] != strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		pid, _ := strconv.Atoi(strings.Fields(s)[0])
+		pids = append(pids, pid)
+	}
+	return pids
 }

@@ -238,7 +238,7 @@ func (n *Node) waitReady(ctx context.Context, password string) error {
 	if n.exited() {
 		tail := n.logTail()
 		if strings.Contains(tail, "Address already in use") {
-			return fmt.Errorf("%w: redis-server could not bind %d or its cluster bus port %d; log:\n%s", ErrPortInUse, n.Port, n.Port+busPortOffset, tail)
+			return fmt.Errorf("%w: redis-server on port %d could not bind its port (or, in a cluster, bus port %d); log:\n%s", ErrPortInUse, n.Port, n.Port+busPortOffset, tail)
 		}
 		return fmt.Errorf("clustertest: redis-server on port %d exited at start-up; log:\n%s", n.Port, tail)
 	}
@@ -249,10 +249,13 @@ var errExited = errors.New("clustertest: process exited")
 
 // logTail returns the last lines of the node's redis.log and of anything it
 // printed before opening it.
-func (n *Node) logTail() string {
+func (n *Node) logTail() string { return n.logTailN(2048) }
+
+// logTailN is logTail with at most max bytes of each file.
+func (n *Node) logTailN(max int64) string {
 	var b strings.Builder
 	for _, name := range []string{"stdout.log", "redis.log"} {
-		if t := fileTail(filepath.Join(n.Dir, name), 2048); t != "" {
+		if t := fileTail(filepath.Join(n.Dir, name), max); t != "" {
 			fmt.Fprintf(&b, "--- %s\n%s", filepath.Join(n.Dir, name), t)
 			if !strings.HasSuffix(t, "\n") {
 				b.WriteByte('\n')
