@@ -14,7 +14,8 @@ test: ensure-redis
 # A 3-master, 1-replica cluster on 127.0.0.1:7000-7005 and slotproxy in front
 # of it, until Ctrl-C.
 demo: ensure-redis build
-	$(GO) run ./internal/clustertest/demo -- bin/slotproxy -config proxy.yaml
+	$(GO) build -o bin/demo ./internal/clustertest/demo
+	bin/demo -- bin/slotproxy -config proxy.yaml
 
 bench:
 	@echo "bench: the comparison against redis-server and other proxies arrives with the performance work;"
