@@ -15,7 +15,7 @@ test: ensure-redis
 # of it, until Ctrl-C.
 demo: ensure-redis build
 	$(GO) build -o bin/demo ./internal/clustertest/demo
-	bin/demo -- bin/slotproxy -config proxy.yaml
+	bin/demo -- bin/slotproxy -config proxy.yaml -listen 127.0.0.1:5000 -metrics-listen 127.0.0.1:9121
 
 bench:
 	@echo "bench: the comparison against redis-server and other proxies arrives with the performance work;"
