@@ -19,13 +19,15 @@ type protocolError string
 
 func (e protocolError) Error() string { return "Protocol error: " + string(e) }
 
+// The errors are kept as error values: converting a protocolError to an
+// error at each use would allocate.
 var (
-	errInvalidMultibulkLen = protocolError("invalid multibulk length")
-	errInvalidBulkLen      = protocolError("invalid bulk length")
-	errBigInline           = protocolError("too big inline request")
-	errBigMbulkCount       = protocolError("too big mbulk count string")
-	errBigBulkCount        = protocolError("too big bulk count string")
-	errUnbalancedQuotes    = protocolError("unbalanced quotes in request")
+	errInvalidMultibulkLen error = protocolError("invalid multibulk length")
+	errInvalidBulkLen      error = protocolError("invalid bulk length")
+	errBigInline           error = protocolError("too big inline request")
+	errBigMbulkCount       error = protocolError("too big mbulk count string")
+	errBigBulkCount        error = protocolError("too big bulk count string")
+	errUnbalancedQuotes    error = protocolError("unbalanced quotes in request")
 )
 
 // request is one parsed command; args slice into the read buffer (or, for an

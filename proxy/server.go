@@ -121,9 +121,6 @@ func (s *Server) start(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		tc.SetNoDelay(true)
-	}
 	sess := newSession(s, nc, s.lastID.Add(1))
 	s.mu.Lock()
 	if s.closed {

@@ -94,13 +94,9 @@ func (c *conn) dial() (net.Conn, error) {
 	o := &c.p.rt.opts
 	ctx, cancel := context.WithTimeout(context.Background(), o.DialTimeout)
 	defer cancel()
-	d := net.Dialer{KeepAlive: 30 * time.Second}
-	nc, err := d.DialContext(ctx, "tcp", c.p.addr)
+	nc, err := o.Dial(ctx, c.p.addr)
 	if err != nil {
 		return nil, err
-	}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		tc.SetNoDelay(true)
 	}
 	if o.Password != "" {
 		if err := auth(nc, o.Username, o.Password, o.DialTimeout+o.ReadTimeout); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,9 @@ type Options struct {
 	Username, Password string
 	// Logger receives connection events; nil means no logs.
 	Logger *slog.Logger
+	// Dial opens a connection to a node; nil means TCP with DialTimeout
+	// and keep-alives. In-memory benchmarks dial pipes.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 func (o *Options) setDefaults() {
@@ -53,6 +57,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Dial == nil {
+		d := &net.Dialer{KeepAlive: 30 * time.Second}
+		o.Dial = func(ctx context.Context, addr string) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", addr)
+		}
 	}
 }
 

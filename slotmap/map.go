@@ -71,6 +71,7 @@ type Map struct {
 	kick    chan string // refresh requests; capacity 1 coalesces them
 	ready   chan struct{}
 	readyOK atomic.Bool
+	static  bool // built by Static: never discovers
 }
 
 // New returns a Map that has no table yet; Run discovers it.
@@ -115,13 +116,16 @@ func (m *Map) Patch(slot uint16, addr string) {
 // Run discovers the table and keeps it fresh until ctx ends. Until a node
 // answers it retries, with a log line per failed round.
 func (m *Map) Run(ctx context.Context) error {
+	if m.static {
+		return m.runStatic(ctx)
+	}
 	retry := 100 * time.Millisecond
 	for m.Table() == nil {
-		if err := m.RefreshNow(ctx); err == nil {
+		err := m.RefreshNow(ctx)
+		if err == nil {
 			break
-		} else {
-			m.opts.Logger.Warn("cluster discovery failed, retrying", "err", err, "in", retry)
 		}
+		m.opts.Logger.Warn("cluster discovery failed, retrying", "err", err, "in", retry)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -155,6 +159,9 @@ func (m *Map) Run(ctx context.Context) error {
 // RefreshNow asks the known masters, then the seeds, for the table, and
 // publishes the first answer.
 func (m *Map) RefreshNow(ctx context.Context) error {
+	if m.static {
+		return nil
+	}
 	var errs []error
 	for _, addr := range m.candidates() {
 		t, err := m.fetch(ctx, addr)

@@ -1,0 +1,168 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"testing"
+
+	"github.com/slotproxy/slotproxy/router"
+	"github.com/slotproxy/slotproxy/slotmap"
+)
+
+// memBackend answers like a master with canned replies over in-memory
+// pipes: enough to measure the proxy's own cost per request, without a
+// redis-server's. It is for benchmarks only; behaviour is tested against
+// real servers.
+func memBackend(nc net.Conn) {
+	defer nc.Close()
+	buf := make([]byte, 64<<10)
+	var out []byte
+	var req request
+	var inline []byte
+	start, end := 0, 0
+	for {
+		n, err := nc.Read(buf[end:])
+		if err != nil {
+			return
+		}
+		end += n
+		out = out[:0]
+		for {
+			used, err := parseRequest(buf[start:end], &req, &inline)
+			if err != nil || used == 0 {
+				break
+			}
+			start += used
+			switch name := req.args[0]; {
+			case bytes.EqualFold(name, []byte("GET")):
+				out = append(out, "$3\r\nbar\r\n"...)
+			case bytes.EqualFold(name, []byte("MGET")):
+				out = appendArrayHeader(out, len(req.args)-1)
+				for range req.args[1:] {
+					out = append(out, "$3\r\nbar\r\n"...)
+				}
+			case bytes.EqualFold(name, []byte("DEL")), bytes.EqualFold(name, []byte("EXISTS")):
+				out = appendInt(out, int64(len(req.args)-1))
+			default:
+				out = append(out, "+OK\r\n"...)
+			}
+		}
+		copy(buf, buf[start:end])
+		end -= start
+		start = 0
+		if _, err := nc.Write(out); err != nil {
+			return
+		}
+	}
+}
+
+// benchProxy wires a server and a router to three in-memory masters and
+// returns the client end of a session.
+func benchProxy(b *testing.B) net.Conn {
+	b.Helper()
+	table, err := slotmap.BuildTable([]slotmap.Assignment{
+		{Master: slotmap.Node{Addr: "m0:1"}, Ranges: []slotmap.SlotRange{{Start: 0, End: 5460}}},
+		{Master: slotmap.Node{Addr: "m1:1"}, Ranges: []slotmap.SlotRange{{Start: 5461, End: 10922}}},
+		{Master: slotmap.Node{Addr: "m2:1"}, Ranges: []slotmap.SlotRange{{Start: 10923, End: 16383}}},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rt := router.New(slotmap.Static(table), router.Options{
+		Dial: func(context.Context, string) (net.Conn, error) {
+			proxySide, backendSide := net.Pipe()
+			go memBackend(backendSide)
+			return proxySide, nil
+		},
+	})
+	srv := New(rt, Options{})
+	client, serverSide := net.Pipe()
+	srv.start(serverSide)
+	b.Cleanup(func() {
+		client.Close()
+		srv.Close()
+		rt.Close()
+	})
+	return client
+}
+
+// roundTrips sends req, which holds n commands, b.N/n times and reads all
+// replies each time.
+func roundTrips(b *testing.B, client net.Conn, req []byte, n int) {
+	buf := make([]byte, 64<<10)
+	exchange := func() {
+		if _, err := client.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		got, end := 0, 0
+		for got < n {
+			m, err := client.Read(buf[end:])
+			if err != nil {
+				b.Fatal(err)
+			}
+			end += m
+			pos := 0
+			for {
+				size, err := router.ScanReply(buf[pos:end])
+				if err != nil {
+					b.Fatal(err)
+				}
+				if size == 0 {
+					break
+				}
+				if buf[pos] == '-' {
+					b.Fatalf("error reply %q", buf[pos:pos+size])
+				}
+				pos += size
+				got++
+			}
+			end = copy(buf, buf[pos:end])
+		}
+	}
+	exchange() // dial the backends before measuring
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += n {
+		exchange()
+	}
+}
+
+func benchCommands(n int, format string) []byte {
+	var b []byte
+	for i := range n {
+		args := bytes.Fields(fmt.Appendf(nil, format, i))
+		b = appendCommand(b, args)
+	}
+	return b
+}
+
+func BenchmarkSessionGET(b *testing.B) {
+	roundTrips(b, benchProxy(b), benchCommands(1, "GET key:%d"), 1)
+}
+
+func BenchmarkSessionSET(b *testing.B) {
+	roundTrips(b, benchProxy(b), benchCommands(1, "SET key:%d "+string(bytes.Repeat([]byte("x"), 32))), 1)
+}
+
+func BenchmarkSessionGETPipeline16(b *testing.B) {
+	roundTrips(b, benchProxy(b), benchCommands(16, "GET key:%d"), 16)
+}
+
+func BenchmarkSessionSETPipeline16(b *testing.B) {
+	roundTrips(b, benchProxy(b), benchCommands(16, "SET key:%d "+string(bytes.Repeat([]byte("x"), 32))), 16)
+}
+
+func BenchmarkParseGET(b *testing.B) {
+	in := benchCommands(1, "GET key:%d")
+	var req request
+	var inline []byte
+	b.ReportAllocs()
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		if n, err := parseRequest(in, &req, &inline); n != len(in) || err != nil {
+			b.Fatal(n, err)
+		}
+	}
+}
