@@ -82,6 +82,7 @@ type Command struct {
 	getKeys   getKeysFunc // Redis' own key finder, for specs that cannot say it all
 	subMaxLen int         // longest name in Sub
 	kind      kind        // how the proxy serves it (dispatch.go)
+	fan       fanOp       // how it is split across slots (fanout.go)
 }
 
 // ArityOK reports whether argc arguments (the name included) fit the
@@ -303,6 +304,7 @@ func parseCommand(v resp.Value, top bool) (*Command, error) {
 		c.getKeys = builtinGetKeys[c.Name]
 	}
 	c.kind = kindOf(c)
+	c.fan = fanOf(c.Name)
 	return c, nil
 }
 

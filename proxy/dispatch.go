@@ -103,6 +103,10 @@ func (s *session) handle(args [][]byte, raw []byte) {
 		if slot == router.NoSlot {
 			slot = ks
 		} else if ks != slot {
+			if cmd.fan != fanNone {
+				s.split(cmd, args, s.keys)
+				return
+			}
 			s.replyError(msgCrossSlot)
 			return
 		}

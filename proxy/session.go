@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"errors"
 	"net"
 	"sync/atomic"
 
@@ -35,9 +34,13 @@ type session struct {
 	entries []entry
 	local   []byte            // replies the proxy made itself
 	reqs    []*router.Request // reusable requests; the first nreq are in use
-	raws    [][]byte          // re-encoded inline commands, by request
+	raws    [][]byte          // commands encoded by the proxy, by request
 	nreq    int
+	fans    []*fanout // reusable split commands; the first nfan are in use
+	nfan    int
 	wbuf    []byte
+
+	slotParts map[uint16]int32 // scratch for split: slot -> part
 
 	// pending counts the routed requests not answered yet, plus one held
 	// while the batch is being dispatched; wake has room for the signal
@@ -50,20 +53,23 @@ type session struct {
 	quit   bool   // close once this batch is answered
 }
 
-// entry is one command of the batch: a routed request, or a local reply.
+// entry is one command of the batch: a routed request, a split command, or
+// a local reply.
 type entry struct {
 	req      *router.Request
-	off, end int // local[off:end] when req is nil
+	fan      *fanout
+	off, end int // local[off:end] when req and fan are nil
 }
 
 func newSession(srv *Server, nc net.Conn, id uint64) *session {
 	return &session{
-		srv:    srv,
-		nc:     nc,
-		id:     id,
-		rbuf:   make([]byte, readBufferSize),
-		wake:   make(chan struct{}, 1),
-		authed: srv.opts.Password == "",
+		srv:       srv,
+		nc:        nc,
+		id:        id,
+		rbuf:      make([]byte, readBufferSize),
+		wake:      make(chan struct{}, 1),
+		authed:    srv.opts.Password == "",
+		slotParts: make(map[uint16]int32),
 	}
 }
 
@@ -140,15 +146,17 @@ func (s *session) answerBatch() (int, error) {
 	}
 
 	for _, e := range s.entries {
-		if e.req != nil {
+		switch {
+		case e.req != nil:
 			s.wbuf = append(s.wbuf, e.req.Reply...)
-		} else {
+		case e.fan != nil:
+			s.wbuf = e.fan.appendMerged(s.wbuf)
+		default:
 			s.wbuf = append(s.wbuf, s.local[e.off:e.end]...)
 		}
 	}
-	var pe protocolError
-	if errors.As(protoErr, &pe) {
-		s.wbuf = appendError(s.wbuf, pe.Error())
+	if protoErr != nil {
+		s.wbuf = appendError(s.wbuf, protoErr.Error())
 	}
 	var err error
 	if len(s.wbuf) > 0 {
@@ -171,6 +179,7 @@ func (s *session) resetBatch() {
 		}
 	}
 	s.nreq = 0
+	s.nfan = 0
 	s.wbuf = s.wbuf[:0]
 	if cap(s.wbuf) > maxKeptBuffer {
 		s.wbuf = nil
@@ -192,19 +201,26 @@ func (s *session) replyError(msg string) {
 	s.replyLocal(off)
 }
 
-// forward routes a command to the master serving slot. raw is nil for an
-// inline command, which is encoded here.
-func (s *session) forward(args [][]byte, raw []byte, slot int, readOnly bool) {
+// nextRequest returns a request from the session's pool, and the storage
+// for a command the proxy encodes for it, emptied.
+func (s *session) nextRequest() (*router.Request, []byte) {
 	if s.nreq == len(s.reqs) {
 		s.reqs = append(s.reqs, &router.Request{Done: s})
 		s.raws = append(s.raws, nil)
 	}
-	r := s.reqs[s.nreq]
-	if raw == nil {
-		s.raws[s.nreq] = appendCommand(s.raws[s.nreq][:0], args)
-		raw = s.raws[s.nreq]
-	}
+	i := s.nreq
 	s.nreq++
+	return s.reqs[i], s.raws[i][:0]
+}
+
+// forward routes a command to the master serving slot. raw is nil for an
+// inline command, which is encoded here.
+func (s *session) forward(args [][]byte, raw []byte, slot int, readOnly bool) {
+	r, buf := s.nextRequest()
+	if raw == nil {
+		raw = appendCommand(buf, args)
+		s.raws[s.nreq-1] = raw
+	}
 	r.Raw = raw
 	r.Slot = slot
 	r.ReadOnly = readOnly
