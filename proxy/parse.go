@@ -83,54 +83,63 @@ func parseRequest(b []byte, req *request, inlineBuf *[]byte) (int, error) {
 	return pos, nil
 }
 
-// parseHeader reads the decimal number that starts at b[pos] and ends with
-// "\r\n". ok is false when the line is not complete yet. A line longer than
-// the inline limit is tooBig.
+// parseHeader reads the length that starts at b[pos], just after its '*' or
+// '$', up to the next '\r', as redis-server does: the byte after the '\r'
+// must have arrived but is not checked. ok is false when the line is not
+// complete yet. A header with no '\r' within the inline limit is tooBig.
 func parseHeader(b []byte, pos int, tooBig error) (n, next int, ok bool, err error) {
-	nl := bytes.IndexByte(b[pos:], '\n')
-	if nl < 0 {
-		if len(b)-pos > maxInlineLen {
+	cr := bytes.IndexByte(b[pos:], '\r')
+	if cr < 0 {
+		if len(b)-(pos-1) > maxInlineLen {
 			return 0, 0, false, tooBig
 		}
 		return 0, 0, false, nil
 	}
-	line := b[pos : pos+nl]
-	next = pos + nl + 1
-	if len(line) > 0 && line[len(line)-1] == '\r' {
-		line = line[:len(line)-1]
+	if pos+cr+1 >= len(b) {
+		return 0, 0, false, nil
 	}
-	n, valid := atoi(line)
+	n, valid := string2ll(b[pos : pos+cr])
 	if !valid {
 		if tooBig == errBigMbulkCount {
 			return 0, 0, false, errInvalidMultibulkLen
 		}
 		return 0, 0, false, errInvalidBulkLen
 	}
-	return n, next, true, nil
+	return n, pos + cr + 2, true, nil
 }
 
-// atoi parses a signed decimal integer of at most 18 digits, which is all
-// the protocol needs; anything else is invalid.
-func atoi(b []byte) (int, bool) {
-	if len(b) == 0 || len(b) > 19 || (len(b) == 19 && b[0] != '-') {
+// string2ll parses a decimal integer as strictly as redis-server's function
+// of that name: an optional '-', no '+', no leading zeros, no "-0", no
+// overflow.
+func string2ll(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 20 {
 		return 0, false
+	}
+	if len(b) == 1 && b[0] == '0' {
+		return 0, true
 	}
 	neg := b[0] == '-'
 	if neg {
 		b = b[1:]
-		if len(b) == 0 {
-			return 0, false
-		}
 	}
-	n := 0
+	if len(b) == 0 || b[0] < '1' || b[0] > '9' {
+		return 0, false
+	}
+	var v uint64
 	for _, c := range b {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
-		n = n*10 + int(c-'0')
+		if v > (1<<63)/10 {
+			return 0, false
+		}
+		v = v*10 + uint64(c-'0')
 	}
-	if neg {
-		n = -n
+	switch {
+	case neg && v <= 1<<63:
+		return -int(v), true
+	case !neg && v < 1<<63:
+		return int(v), true
 	}
-	return n, true
+	return 0, false
 }

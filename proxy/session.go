@@ -1,8 +1,11 @@
 package proxy
 
 import (
+	"io"
 	"net"
+	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/slotproxy/slotproxy/router"
 )
@@ -24,8 +27,14 @@ type session struct {
 	nc  net.Conn
 	id  uint64
 
+	// rbuf is nil while the client is idle: a buffer is taken from the
+	// pool only once bytes have arrived (see readIdle).
 	rbuf       []byte
 	rpos, rend int
+	raw        syscall.RawConn       // nil when the connection is not a plain socket
+	readFn     func(fd uintptr) bool // s.readReady, made once
+	readN      int                   // what readReady read
+	readErr    error
 	parsed     request
 	inline     []byte // unquoted words of inline commands
 	keys       []int  // scratch for key positions
@@ -62,15 +71,20 @@ type entry struct {
 }
 
 func newSession(srv *Server, nc net.Conn, id uint64) *session {
-	return &session{
-		srv:       srv,
-		nc:        nc,
-		id:        id,
-		rbuf:      make([]byte, readBufferSize),
-		wake:      make(chan struct{}, 1),
-		authed:    srv.opts.Password == "",
-		slotParts: make(map[uint16]int32),
+	s := &session{
+		srv:    srv,
+		nc:     nc,
+		id:     id,
+		wake:   make(chan struct{}, 1),
+		authed: srv.opts.Password == "",
 	}
+	if sc, ok := nc.(syscall.Conn); ok && isTCP(nc) {
+		if raw, err := sc.SyscallConn(); err == nil {
+			s.raw = raw
+			s.readFn = s.readReady
+		}
+	}
+	return s
 }
 
 // Complete is called by the router when a request of this session has its
@@ -95,15 +109,18 @@ func (s *session) serve() {
 	}
 }
 
-// read appends what the client sent next to the read buffer, making room
-// first: the unparsed tail moves to the front, and the buffer doubles when a
+// read appends what the client sent next to the read buffer. With nothing
+// buffered, the buffer goes back to the pool while the client is idle. A
+// partial command stays, moved to the front, and the buffer doubles when a
 // single command does not fit.
 func (s *session) read() error {
 	if s.rpos == s.rend {
 		s.rpos, s.rend = 0, 0
-		if len(s.rbuf) > maxKeptBuffer {
-			s.rbuf = make([]byte, readBufferSize)
+		s.releaseBuffers()
+		if s.raw != nil {
+			return s.readIdle()
 		}
+		s.rbuf = getBuffer()
 	} else if s.rend == len(s.rbuf) {
 		if s.rpos > 0 {
 			s.rend = copy(s.rbuf, s.rbuf[s.rpos:s.rend])
@@ -111,12 +128,81 @@ func (s *session) read() error {
 		} else {
 			nb := make([]byte, 2*len(s.rbuf))
 			copy(nb, s.rbuf[:s.rend])
+			putBuffer(s.rbuf)
 			s.rbuf = nb
 		}
 	}
 	n, err := s.nc.Read(s.rbuf[s.rend:])
 	s.rend += n
 	return err
+}
+
+// readIdle waits for the client without holding a buffer: the runtime's
+// poller calls readReady when the socket may be readable, and a buffer is
+// taken from the pool only for a read that finds bytes.
+func (s *session) readIdle() error {
+	s.readN, s.readErr = 0, nil
+	if err := s.raw.Read(s.readFn); err != nil {
+		return err
+	}
+	s.rend = s.readN
+	if s.readErr != nil {
+		return s.readErr
+	}
+	if s.readN == 0 {
+		return io.EOF
+	}
+	return nil
+}
+
+// readReady is readIdle's callback; false asks the poller to wait.
+func (s *session) readReady(fd uintptr) bool {
+	buf := getBuffer()
+	for {
+		n, err := syscall.Read(int(fd), buf)
+		switch err {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			putBuffer(buf)
+			return false
+		case nil:
+			s.rbuf, s.readN = buf, n
+		default:
+			putBuffer(buf)
+			s.readErr = err
+		}
+		return true
+	}
+}
+
+// releaseBuffers gives an idle session's buffers back to the pool.
+func (s *session) releaseBuffers() {
+	if s.rbuf != nil {
+		putBuffer(s.rbuf)
+		s.rbuf = nil
+	}
+	if s.wbuf != nil {
+		putBuffer(s.wbuf)
+		s.wbuf = nil
+	}
+}
+
+var bufferPool = sync.Pool{New: func() any { return new([readBufferSize]byte) }}
+
+func getBuffer() []byte { return bufferPool.Get().(*[readBufferSize]byte)[:] }
+
+// putBuffer pools b if it is one of the pool's own buffers; a buffer grown
+// for a big command is left to the GC.
+func putBuffer(b []byte) {
+	if cap(b) == readBufferSize {
+		bufferPool.Put((*[readBufferSize]byte)(b[:readBufferSize]))
+	}
+}
+
+func isTCP(nc net.Conn) bool {
+	_, ok := nc.(*net.TCPConn)
+	return ok
 }
 
 // answerBatch handles every complete command in the read buffer, waits for
@@ -145,6 +231,9 @@ func (s *session) answerBatch() (int, error) {
 		<-s.wake
 	}
 
+	if s.wbuf == nil {
+		s.wbuf = getBuffer()[:0]
+	}
 	for _, e := range s.entries {
 		switch {
 		case e.req != nil:
@@ -156,7 +245,7 @@ func (s *session) answerBatch() (int, error) {
 		}
 	}
 	if protoErr != nil {
-		s.wbuf = appendError(s.wbuf, protoErr.Error())
+		s.wbuf = appendError(s.wbuf, "ERR "+protoErr.Error())
 	}
 	var err error
 	if len(s.wbuf) > 0 {
