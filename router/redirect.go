@@ -58,6 +58,9 @@ func parseRedirect(reply []byte, from string) (slot uint16, addr string, ok bool
 	if err != nil {
 		return 0, "", false
 	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
+		return 0, "", false
+	}
 	if host == "" {
 		host, _, _ = net.SplitHostPort(from)
 	}

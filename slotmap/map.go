@@ -101,6 +101,9 @@ func (m *Map) Refresh(reason string) {
 // Patch records that slot is served by the master at addr, as a MOVED reply
 // says, so that the retry does not wait for the refresh it also triggers.
 func (m *Map) Patch(slot uint16, addr string) {
+	if slot >= NumSlots {
+		return
+	}
 	for {
 		t := m.current.Load()
 		if t == nil || t.Master(slot) == addr {

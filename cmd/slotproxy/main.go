@@ -171,6 +171,9 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 	}
 	if *seeds != "" {
 		cfg.Cluster.Seeds = strings.Split(*seeds, ",")
+		for i, s := range cfg.Cluster.Seeds {
+			cfg.Cluster.Seeds[i] = strings.TrimSpace(s)
+		}
 	}
 	if *metricsListen != "" {
 		cfg.Metrics.Listen = *metricsListen

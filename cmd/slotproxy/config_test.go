@@ -1,0 +1,247 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// cfgFile writes a config file for one test and returns its path.
+func cfgFile(t *testing.T, yaml string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "proxy.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestProxyYAMLIsTheDefault: the documented proxy.yaml says exactly what an
+// absent key means, and passes the checks.
+func TestProxyYAMLIsTheDefault(t *testing.T) {
+	cfg, err := loadConfig("../../proxy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := defaultConfig(); !reflect.DeepEqual(cfg, want) {
+		t.Errorf("proxy.yaml loads as\n%+v\nthe defaults are\n%+v", cfg, want)
+	}
+	if err := cfg.check(); err != nil {
+		t.Errorf("proxy.yaml fails the checks: %v", err)
+	}
+	// And it is what slotproxy runs with, given only -config.
+	got, err := parseArgs([]string{"-config", "../../proxy.yaml"}, io.Discard)
+	if err != nil || !reflect.DeepEqual(got, defaultConfig()) {
+		t.Errorf("parseArgs(-config proxy.yaml) = %+v, %v", got, err)
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	t.Run("empty file means the defaults", func(t *testing.T) {
+		cfg, err := loadConfig(cfgFile(t, "# nothing\n"))
+		if err != nil || !reflect.DeepEqual(cfg, defaultConfig()) {
+			t.Errorf("loadConfig = %+v, %v", cfg, err)
+		}
+	})
+	t.Run("keys not given keep their defaults", func(t *testing.T) {
+		cfg, err := loadConfig(cfgFile(t, "cluster:\n  refresh_interval: 1500ms\nbackend:\n  connections_per_node: 4\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := defaultConfig()
+		want.Cluster.RefreshInterval = 1500 * time.Millisecond
+		want.Backend.ConnectionsPerNode = 4
+		if !reflect.DeepEqual(cfg, want) {
+			t.Errorf("loadConfig = %+v, want %+v", cfg, want)
+		}
+	})
+	t.Run("every key", func(t *testing.T) {
+		cfg, err := loadConfig(cfgFile(t, `
+listen: "127.0.0.1:6000"
+cluster:
+  seeds: ["10.0.0.1:7000", "10.0.0.2:7000"]
+  username: app
+  password: secret
+  refresh_interval: 30s
+backend:
+  connections_per_node: 8
+  dial_timeout: 250ms
+  read_timeout: 2s
+  retry_timeout: 9s
+clients:
+  password: client-secret
+  max_clients: 50
+metrics:
+  listen: ""
+log:
+  level: debug
+  format: json
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := Config{
+			Listen: "127.0.0.1:6000",
+			Cluster: ClusterConfig{
+				Seeds: []string{"10.0.0.1:7000", "10.0.0.2:7000"}, Username: "app", Password: "secret",
+				RefreshInterval: 30 * time.Second,
+			},
+			Backend: BackendConfig{ConnectionsPerNode: 8, DialTimeout: 250 * time.Millisecond, ReadTimeout: 2 * time.Second, RetryTimeout: 9 * time.Second},
+			Clients: ClientsConfig{Password: "client-secret", MaxClients: 50},
+			Metrics: MetricsConfig{Listen: ""},
+			Log:     LogConfig{Level: "debug", Format: "json"},
+		}
+		if !reflect.DeepEqual(cfg, want) {
+			t.Errorf("loadConfig =\n%+v\nwant\n%+v", cfg, want)
+		}
+		if err := cfg.check(); err != nil {
+			t.Errorf("check: %v", err)
+		}
+	})
+	for _, tt := range []struct {
+		name, yaml, key string
+	}{
+		{"unknown top-level key", "listen: \":5000\"\nlisten_port: 5000\n", "listen_port"},
+		{"unknown nested key", "cluster:\n  seed: [\"a:1\"]\n", "seed"},
+		{"misspelt backend key", "backend:\n  read_timeout_ms: 300\n", "read_timeout_ms"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadConfig(cfgFile(t, tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.key) {
+				t.Errorf("loadConfig: %v; want an error naming %q", err, tt.key)
+			}
+		})
+	}
+	t.Run("bad duration", func(t *testing.T) {
+		if _, err := loadConfig(cfgFile(t, "backend:\n  dial_timeout: soon\n")); err == nil {
+			t.Error("no error")
+		}
+	})
+	t.Run("not YAML", func(t *testing.T) {
+		if _, err := loadConfig(cfgFile(t, "listen: [\n")); err == nil {
+			t.Error("no error")
+		}
+	})
+	t.Run("missing file", func(t *testing.T) {
+		if _, err := loadConfig(filepath.Join(t.TempDir(), "none.yaml")); err == nil {
+			t.Error("no error")
+		}
+	})
+}
+
+// TestConfigCheck breaks one rule at a time: the error names the key.
+func TestConfigCheck(t *testing.T) {
+	tests := []struct {
+		name   string
+		key    string // "" when the config is valid
+		mutate func(c *Config)
+	}{
+		{"defaults", "", func(c *Config) {}},
+		{"listen not host:port", "listen", func(c *Config) { c.Listen = "5000" }},
+		{"listen empty", "listen", func(c *Config) { c.Listen = "" }},
+		{"no seeds", "cluster.seeds", func(c *Config) { c.Cluster.Seeds = nil }},
+		{"seed not host:port", "cluster.seeds", func(c *Config) { c.Cluster.Seeds = []string{"a:1", "b"} }},
+		{"username without password", "cluster.username", func(c *Config) { c.Cluster.Username = "app" }},
+		{"username with password", "", func(c *Config) { c.Cluster.Username, c.Cluster.Password = "app", "pw" }},
+		{"zero refresh interval", "cluster.refresh_interval", func(c *Config) { c.Cluster.RefreshInterval = 0 }},
+		{"negative dial timeout", "backend.dial_timeout", func(c *Config) { c.Backend.DialTimeout = -time.Second }},
+		{"zero read timeout", "backend.read_timeout", func(c *Config) { c.Backend.ReadTimeout = 0 }},
+		{"zero retry timeout", "backend.retry_timeout", func(c *Config) { c.Backend.RetryTimeout = 0 }},
+		{"no connections", "backend.connections_per_node", func(c *Config) { c.Backend.ConnectionsPerNode = 0 }},
+		{"65 connections", "backend.connections_per_node", func(c *Config) { c.Backend.ConnectionsPerNode = 65 }},
+		{"64 connections", "", func(c *Config) { c.Backend.ConnectionsPerNode = 64 }},
+		{"no clients", "clients.max_clients", func(c *Config) { c.Clients.MaxClients = 0 }},
+		{"metrics listen not host:port", "metrics.listen", func(c *Config) { c.Metrics.Listen = "9121" }},
+		{"metrics disabled", "", func(c *Config) { c.Metrics.Listen = "" }},
+		{"unknown log level", "log.level", func(c *Config) { c.Log.Level = "verbose" }},
+		{"log level in capitals", "", func(c *Config) { c.Log.Level = "WARN" }},
+		{"unknown log format", "log.format", func(c *Config) { c.Log.Format = "xml" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := defaultConfig()
+			tt.mutate(&cfg)
+			err := cfg.check()
+			if tt.key == "" {
+				if err != nil {
+					t.Errorf("check: %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), tt.key+":") {
+				t.Errorf("check: %v; want an error starting with %q", err, tt.key+":")
+			}
+		})
+	}
+	// Through parseArgs, as slotproxy reports it.
+	path := cfgFile(t, "backend:\n  connections_per_node: 100\n")
+	if _, err := parseArgs([]string{"-config", path}, io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "backend.connections_per_node") {
+		t.Errorf("parseArgs: %v; want an error naming backend.connections_per_node", err)
+	}
+}
+
+func TestFlagsOverrideFile(t *testing.T) {
+	path := cfgFile(t, "listen: \"127.0.0.1:7777\"\ncluster:\n  seeds: [\"10.0.0.1:7000\"]\nmetrics:\n  listen: \"127.0.0.1:9999\"\nlog:\n  level: warn\n")
+
+	cfg, err := parseArgs([]string{"-config", path}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:7777" || !slices.Equal(cfg.Cluster.Seeds, []string{"10.0.0.1:7000"}) ||
+		cfg.Metrics.Listen != "127.0.0.1:9999" || cfg.Log.Level != "warn" {
+		t.Errorf("from the file alone: %+v", cfg)
+	}
+
+	cfg, err = parseArgs([]string{
+		"-config", path,
+		"-listen", "127.0.0.1:6001",
+		"-seeds", "h1:7000,h2:7001",
+		"-metrics-listen", "127.0.0.1:9200",
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:6001" {
+		t.Errorf("listen = %q", cfg.Listen)
+	}
+	if !slices.Equal(cfg.Cluster.Seeds, []string{"h1:7000", "h2:7001"}) {
+		t.Errorf("seeds = %q", cfg.Cluster.Seeds)
+	}
+	if cfg.Metrics.Listen != "127.0.0.1:9200" {
+		t.Errorf("metrics.listen = %q", cfg.Metrics.Listen)
+	}
+	if cfg.Log.Level != "warn" {
+		t.Errorf("a key without a flag lost its file value: log.level = %q", cfg.Log.Level)
+	}
+
+	// Without a file, flags apply over the defaults.
+	cfg, err = parseArgs([]string{"-seeds", "127.0.0.1:7100"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := defaultConfig()
+	want.Cluster.Seeds = []string{"127.0.0.1:7100"}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("parseArgs(-seeds) = %+v", cfg)
+	}
+
+	// A flag value is checked like a file value.
+	if _, err := parseArgs([]string{"-seeds", "h1:7000,nope"}, io.Discard); err == nil || !strings.Contains(err.Error(), "cluster.seeds") {
+		t.Errorf("bad -seeds: %v", err)
+	}
+	if _, err := parseArgs([]string{"-listen", "nope"}, io.Discard); err == nil || !strings.Contains(err.Error(), "listen") {
+		t.Errorf("bad -listen: %v", err)
+	}
+	if _, err := parseArgs([]string{"-nosuchflag"}, io.Discard); err == nil {
+		t.Error("unknown flag: no error")
+	}
+	if _, err := parseArgs([]string{"stray"}, io.Discard); err == nil || !strings.Contains(err.Error(), "stray") {
+		t.Errorf("stray argument: %v", err)
+	}
+}

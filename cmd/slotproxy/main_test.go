@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/slotproxy/slotproxy/internal/clustertest"
+)
+
+// runLog is the stderr run writes its logs to, read by the test.
+type runLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *runLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *runLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// runPoll calls check until it returns nil or timeout passes.
+func runPoll(t *testing.T, timeout time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %v", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+// TestRun starts the whole program in front of a real cluster, uses it,
+// and stops it by cancelling its context.
+func TestRun(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Masters: 3})
+	logs := &runLog{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type addrs struct{ proxy, admin string }
+	listening := make(chan addrs, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{
+			"-listen", "127.0.0.1:0",
+			"-metrics-listen", "127.0.0.1:0",
+			"-seeds", c.Seeds()[0],
+		}, logs, func(p, a string) { listening <- addrs{p, a} })
+	}()
+	var a addrs
+	select {
+	case a = <-listening:
+	case err := <-done:
+		t.Fatalf("run returned before listening: %v\n%s", err, logs)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("not listening after 10s\n%s", logs)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			cancel()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("slotproxy log:\n%s", logs)
+		}
+	}()
+	for _, addr := range []string{a.proxy, a.admin} {
+		if host, port, err := net.SplitHostPort(addr); err != nil || host != "127.0.0.1" || port == "0" {
+			t.Fatalf("onListen gave %q", addr)
+		}
+	}
+
+	client := redis.NewClient(&redis.Options{Addr: a.proxy, MaxRetries: -1, DisableIdentity: true})
+	defer client.Close()
+	bg := context.Background()
+	// The proxy answers CLUSTERDOWN until it has its slot table.
+	runPoll(t, 15*time.Second, func() error { return client.Set(bg, "run:probe", "1", 0).Err() })
+	for i := range 20 {
+		key, val := fmt.Sprintf("run:key:%d", i), fmt.Sprintf("value %d", i)
+		if err := client.Set(bg, key, val, 0).Err(); err != nil {
+			t.Fatalf("SET %s: %v", key, err)
+		}
+		if got, err := client.Get(bg, key).Result(); err != nil || got != val {
+			t.Fatalf("GET %s = %q, %v; want %q", key, got, err, val)
+		}
+	}
+	if _, err := client.Get(bg, "run:absent").Result(); err != redis.Nil {
+		t.Errorf("GET of an absent key: %v, want redis.Nil", err)
+	}
+
+	httpc := &http.Client{Timeout: 5 * time.Second}
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := httpc.Get("http://" + a.admin + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get("/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz: %d %q", code, body)
+	}
+	if code, body := get("/metrics"); code != http.StatusOK || !strings.Contains(body, "go_goroutines") {
+		t.Errorf("/metrics: %d, go_goroutines in it: %v", code, strings.Contains(body, "go_goroutines"))
+	}
+
+	// Cancelling the context is a clean shutdown.
+	cancel()
+	select {
+	case err := <-done:
+		stopped = true
+		if err != nil {
+			t.Errorf("run returned %v after cancel, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("run still running 5s after cancel")
+	}
+	if nc, err := net.DialTimeout("tcp", a.proxy, time.Second); err == nil {
+		nc.Close()
+		t.Errorf("the proxy listener %s still accepts after run returned", a.proxy)
+	}
+	// The admin listener is shut down by a goroutine that run does not
+	// wait for; it must be closed soon after.
+	runPoll(t, 5*time.Second, func() error {
+		if nc, err := net.DialTimeout("tcp", a.admin, time.Second); err == nil {
+			nc.Close()
+			return errors.New("the admin listener " + a.admin + " still accepts")
+		}
+		return nil
+	})
+	if err := client.Ping(bg).Err(); err == nil {
+		t.Error("a client connection still works after run returned")
+	}
+}
+
+// TestRunBadStart: every way start-up can fail returns an error from run,
+// promptly; nothing panics or exits.
+func TestRunBadStart(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string // in the error
+	}{
+		{"missing config file", []string{"-config", filepath.Join(dir, "none.yaml")}, "none.yaml"},
+		{"bad config value", []string{"-config", cfgFile(t, "backend:\n  read_timeout: 0s\n")}, "backend.read_timeout"},
+		{"unknown config key", []string{"-config", cfgFile(t, "listn: \":5000\"\n")}, "listn"},
+		{"bad listen flag", []string{"-listen", "nope"}, "listen"},
+		{"unknown flag", []string{"-nosuchflag"}, "nosuchflag"},
+		{"stray argument", []string{"-listen", "127.0.0.1:0", "stray"}, "stray"},
+		{"listen address in use", []string{"-listen", busy.Addr().String(), "-metrics-listen", "127.0.0.1:0", "-seeds", "127.0.0.1:1"}, "address already in use"},
+		{"admin address in use", []string{"-listen", "127.0.0.1:0", "-metrics-listen", busy.Addr().String(), "-seeds", "127.0.0.1:1"}, "address already in use"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			var stderr runLog
+			go func() {
+				defer func() {
+					if r := recover(); r != nil {
+						done <- fmt.Errorf("panic: %v", r)
+					}
+				}()
+				done <- run(ctx, tt.args, &stderr, func(string, string) {
+					t.Errorf("onListen called")
+				})
+			}()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("run: %v; want an error containing %q", err, tt.want)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("run did not return within 5s")
+			}
+		})
+	}
+}
