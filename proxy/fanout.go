@@ -64,6 +64,9 @@ func (s *session) split(cmd *Command, args [][]byte, keys []int) {
 	f := s.nextFanout()
 	f.op = cmd.fan
 
+	if s.slotParts == nil {
+		s.slotParts = make(map[uint16]int32)
+	}
 	clear(s.slotParts)
 	for _, k := range keys {
 		slot := slotmap.Slot(args[k])
