@@ -18,9 +18,9 @@ demo: ensure-redis build
 	bin/demo -- bin/slotproxy -config proxy.yaml -listen 127.0.0.1:5000 -metrics-listen 127.0.0.1:9121
 
 bench:
-	@echo "bench: the comparison against redis-server and other proxies arrives with the performance work;"
-	@echo "bench: for now, the Go benchmarks:"
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	scripts/ensure-redis.sh
+	$(GO) build -o bin/slotproxy ./cmd/slotproxy
+	$(GO) run ./internal/bench -proxy bin/slotproxy $(BENCHFLAGS)
 
 lint:
 	@files="$$(gofmt -l .)"; \

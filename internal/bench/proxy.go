@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const (
+	proxyReadyTimeout = 30 * time.Second
+	proxyStopGrace    = 5 * time.Second
+	proxyStartTries   = 3
+)
+
+// proxyProc is the slotproxy binary running as a child.
+type proxyProc struct {
+	cmd     *exec.Cmd
+	addr    string // client address, 127.0.0.1:port
+	port    int
+	logPath string // its stderr
+
+	done     chan struct{} // closed once the process is reaped
+	stopOnce sync.Once
+}
+
+// startProxy starts bin on free loopback ports in front of seed and waits
+// until a client can use it: PING answers PONG and a SET then GET through it
+// round-trips. Ports are probed then released, so another process may take
+// one in between: a proxy that exits at start-up is retried on new ports.
+func startProxy(ctx context.Context, bin, seed, logPath string) (*proxyProc, error) {
+	var err error
+	for try := 1; try <= proxyStartTries; try++ {
+		var p *proxyProc
+		if p, err = startProxyOnce(bin, seed, logPath); err != nil {
+			return nil, err
+		}
+		if err = p.waitReady(ctx); err == nil {
+			return p, nil
+		}
+		p.stop()
+		if ctx.Err() != nil || !p.exited() {
+			break // not a port race: running but unusable, or cancelled
+		}
+	}
+	return nil, err
+}
+
+func startProxyOnce(bin, seed, logPath string) (*proxyProc, error) {
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin,
+		"-listen", loopback(ports[0]),
+		"-metrics-listen", loopback(ports[1]),
+		"-seeds", seed)
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	// Own process group: a terminal's Ctrl-C reaches the bench, which stops
+	// the proxy in order. Pdeathsig: it never outlives the bench.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
+	}
+	p := &proxyProc{cmd: cmd, addr: loopback(ports[0]), port: ports[0], logPath: logPath, done: make(chan struct{})}
+	go func() {
+		cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (p *proxyProc) pid() int { return p.cmd.Process.Pid }
+
+func (p *proxyProc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitReady polls with redis-cli, the way a person would check it by hand.
+func (p *proxyProc) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, proxyReadyTimeout)
+	defer cancel()
+	const key, val = "bench:ready", "ok-through-slotproxy"
+	check := func() error {
+		if out, err := p.cli(ctx, "PING"); err != nil || out != "PONG" {
+			return fmt.Errorf("PING: %q %v", out, err)
+		}
+		if out, err := p.cli(ctx, "SET", key, val); err != nil || out != "OK" {
+			return fmt.Errorf("SET: %q %v", out, err)
+		}
+		if out, err := p.cli(ctx, "GET", key); err != nil || out != val {
+			return fmt.Errorf("GET: %q %v", out, err)
+		}
+		return nil
+	}
+	var last error
+	for {
+		if p.exited() {
+			return fmt.Errorf("slotproxy exited at start-up (%v); its log:\n%s", p.cmd.ProcessState, tail(p.logPath, 2048))
+		}
+		if last = check(); last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("slotproxy on %s not usable after %v: %v; its log:\n%s", p.addr, proxyReadyTimeout, last, tail(p.logPath, 2048))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// cli runs one redis-cli command against the proxy and returns its output,
+// trimmed. --no-raw keeps redis-cli's "(error) " prefix on error replies
+// even though stdout is not a terminal.
+func (p *proxyProc) cli(ctx context.Context, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	full := append([]string{"--no-raw", "-h", "127.0.0.1", "-p", strconv.Itoa(p.port)}, args...)
+	out, err := exec.CommandContext(ctx, "redis-cli", full...).CombinedOutput()
+	s := strings.TrimSpace(string(out))
+	s = strings.TrimPrefix(s, `"`) // --no-raw quotes bulk strings
+	s = strings.TrimSuffix(s, `"`)
+	return s, err
+}
+
+// stop sends SIGTERM, then SIGKILL after a grace period, and waits for the
+// process to be reaped. Safe to call more than once.
+func (p *proxyProc) stop() {
+	p.stopOnce.Do(func() {
+		if p.exited() {
+			return
+		}
+		syscall.Kill(p.pid(), syscall.SIGTERM)
+		select {
+		case <-p.done:
+			return
+		case <-time.After(proxyStopGrace):
+		}
+		syscall.Kill(p.pid(), syscall.SIGKILL)
+		<-p.done
+	})
+}
+
+// freePorts returns n distinct loopback ports that were free a moment ago.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("probing for a free port: %w", err)
+		}
+		held = append(held, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
+// tail returns up to max bytes from the end of a file.
+func tail(path string, max int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	if len(b) > max {
+		b = b[len(b)-max:]
+	}
+	return string(b)
+}
+
+var errProxyDied = errors.New("slotproxy exited during the benchmark")
