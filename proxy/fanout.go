@@ -86,8 +86,8 @@ func (s *session) split(cmd *Command, args [][]byte, keys []int) {
 	for p := range f.parts {
 		r, raw := s.nextRequest()
 		raw = appendArrayHeader(raw, 1+f.parts[p].keys*step)
-		*r = router.Request{Reply: r.Reply, Done: s, Slot: int(f.parts[p].slot),
-			ReadOnly: cmd.Flags&CmdReadOnly != 0}
+		r.Slot = int(f.parts[p].slot)
+		r.ReadOnly = cmd.Flags&CmdReadOnly != 0
 		s.raws[first+p] = appendBulk(raw, args[0])
 		f.parts[p].req = r
 	}

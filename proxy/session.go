@@ -294,7 +294,7 @@ func (s *session) replyError(msg string) {
 // for a command the proxy encodes for it, emptied.
 func (s *session) nextRequest() (*router.Request, []byte) {
 	if s.nreq == len(s.reqs) {
-		s.reqs = append(s.reqs, &router.Request{Done: s})
+		s.reqs = append(s.reqs, &router.Request{Done: s, Affinity: uint32(s.id)})
 		s.raws = append(s.raws, nil)
 	}
 	i := s.nreq

@@ -6,15 +6,15 @@ import (
 	"time"
 )
 
-// pool holds the connections to one node. Requests are spread over its
-// connections round robin; each connection multiplexes many clients.
+// pool holds the connections to one node. A request goes on the connection
+// its Affinity picks, so the requests of one client stay in order; each
+// connection multiplexes many clients.
 // Connections are dialed on first use and redialed after a failure, with
 // a backoff between failed dials.
 type pool struct {
 	rt    *Router
 	addr  string
 	conns []atomic.Pointer[conn]
-	next  atomic.Uint32
 
 	mu      sync.Mutex
 	closed  bool
@@ -39,7 +39,7 @@ func newPool(rt *Router, addr string) *pool {
 
 // send hands r to one of the pool's connections, dialing one if needed.
 func (p *pool) send(r *Request) {
-	i := int(p.next.Add(1) % uint32(len(p.conns)))
+	i := int(r.Affinity % uint32(len(p.conns)))
 	if c := p.conns[i].Load(); c != nil && c.send(r) {
 		return
 	}

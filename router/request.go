@@ -30,6 +30,10 @@ type Request struct {
 	// ReadOnly marks commands that may run twice: only they are retried
 	// after their connection broke once they were written.
 	ReadOnly bool
+	// Affinity picks the connection to a node: requests with the same
+	// Affinity share one, so a client's commands to a master run in the
+	// order it sent them. A session uses its own number.
+	Affinity uint32
 	// Done is told when Reply is ready.
 	Done Completer
 
