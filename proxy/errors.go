@@ -10,7 +10,7 @@ const (
 	msgNoAuth          = "NOAUTH Authentication required."
 	msgWrongPass       = "WRONGPASS invalid username-password pair or user is disabled."
 	msgNoPasswordSet   = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
-	msgHelloNoAuth     = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"
+	msgHelloNoAuth     = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"
 	msgNoProto         = "NOPROTO unsupported protocol version"
 	msgCrossSlot       = "CROSSSLOT Keys in request don't hash to the same slot"
 	msgSelectCluster   = "ERR SELECT is not allowed in cluster mode"

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -60,9 +59,9 @@ func (s *session) answerLocal(cmd *Command, args [][]byte) {
 }
 
 func (s *session) selectDB(arg []byte) []byte {
-	db, err := strconv.ParseInt(string(arg), 10, 32)
+	db, ok := string2ll(arg)
 	switch {
-	case err != nil:
+	case !ok || db != int(int32(db)):
 		return appendError(s.local, msgNotInteger)
 	case db != 0:
 		return appendError(s.local, msgSelectCluster)
@@ -110,14 +109,14 @@ func (s *session) checkPassword(args [][]byte) bool {
 func (s *session) hello(args [][]byte) []byte {
 	proto := int64(2)
 	if len(args) > 0 {
-		v, err := strconv.ParseInt(string(args[0]), 10, 64)
-		if err != nil {
+		v, ok := string2ll(args[0])
+		if !ok {
 			return appendError(s.local, "ERR Protocol version is not an integer or out of range")
 		}
 		if v != 2 {
 			return appendError(s.local, msgNoProto)
 		}
-		proto = v
+		proto = int64(v)
 		args = args[1:]
 	}
 	var name []byte

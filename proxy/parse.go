@@ -4,8 +4,14 @@ import "bytes"
 
 // Limits on what a client may send, as redis-server has them.
 const (
-	// maxMultibulkLen bounds the argument count of one command.
+	// maxMultibulkLen bounds the argument count of one command. Redis 7
+	// accepts up to INT_MAX; the proxy, which buffers a command whole
+	// before routing it, keeps the older bound of one million.
 	maxMultibulkLen = 1024 * 1024
+	// Before AUTH, as redis-server does, a command may have at most 10
+	// arguments of at most 16 KiB each.
+	maxUnauthMultibulkLen = 10
+	maxUnauthBulkLen      = 16 << 10
 	// maxBulkLen bounds one argument (proto-max-bulk-len).
 	maxBulkLen = 512 << 20
 	// maxInlineLen bounds an inline command, and the header line of a
@@ -28,6 +34,8 @@ var (
 	errBigMbulkCount       error = protocolError("too big mbulk count string")
 	errBigBulkCount        error = protocolError("too big bulk count string")
 	errUnbalancedQuotes    error = protocolError("unbalanced quotes in request")
+	errUnauthMultibulkLen  error = protocolError("unauthenticated multibulk length")
+	errUnauthBulkLen       error = protocolError("unauthenticated bulk length")
 )
 
 // request is one parsed command; args slice into the read buffer (or, for an
@@ -37,6 +45,8 @@ var (
 type request struct {
 	args [][]byte
 	raw  []byte
+	// unauth applies the limits of a client that has yet to authenticate.
+	unauth bool
 }
 
 // parseRequest parses the request at the start of b into req, reusing its
@@ -58,6 +68,9 @@ func parseRequest(b []byte, req *request, inlineBuf *[]byte) (int, error) {
 	if n > maxMultibulkLen {
 		return 0, errInvalidMultibulkLen
 	}
+	if n > maxUnauthMultibulkLen && req.unauth {
+		return 0, errUnauthMultibulkLen
+	}
 	for range n {
 		if pos >= len(b) {
 			return 0, nil
@@ -71,6 +84,9 @@ func parseRequest(b []byte, req *request, inlineBuf *[]byte) (int, error) {
 		}
 		if size < 0 || size > maxBulkLen {
 			return 0, errInvalidBulkLen
+		}
+		if size > maxUnauthBulkLen && req.unauth {
+			return 0, errUnauthBulkLen
 		}
 		if len(b)-next < size+2 {
 			return 0, nil

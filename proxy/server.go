@@ -28,6 +28,10 @@ type Options struct {
 	// "-ERR max number of clients reached" and is disconnected. Zero
 	// means 10000.
 	MaxClients int
+	// MaxOutputBytes bounds the replies a client has not read yet; a
+	// client past it is disconnected, as redis-server does past its
+	// client-output-buffer-limit. Zero means 128 MiB.
+	MaxOutputBytes int
 	// Logger receives connection events; nil means no logs.
 	Logger *slog.Logger
 }
@@ -35,6 +39,9 @@ type Options struct {
 func (o *Options) setDefaults() {
 	if o.MaxClients <= 0 {
 		o.MaxClients = 10000
+	}
+	if o.MaxOutputBytes <= 0 {
+		o.MaxOutputBytes = 128 << 20
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -57,6 +57,8 @@ type session struct {
 	pending atomic.Int32
 	wake    chan struct{}
 
+	out backlog // replies the client has not taken yet
+
 	authed bool
 	name   []byte // CLIENT SETNAME
 	quit   bool   // close once this batch is answered
@@ -213,6 +215,7 @@ func (s *session) answerBatch() (int, error) {
 	handled := 0
 	s.pending.Store(1)
 	for len(s.entries) < maxBatch && !s.quit {
+		s.parsed.unauth = !s.authed
 		n, err := parseRequest(s.rbuf[s.rpos:s.rend], &s.parsed, &s.inline)
 		if err != nil {
 			protoErr = err
@@ -249,7 +252,7 @@ func (s *session) answerBatch() (int, error) {
 	}
 	var err error
 	if len(s.wbuf) > 0 {
-		_, err = s.nc.Write(s.wbuf)
+		err = s.write(s.wbuf)
 	}
 	s.resetBatch()
 	if err != nil {
@@ -318,6 +321,8 @@ func (s *session) forward(args [][]byte, raw []byte, slot int, readOnly bool) {
 	s.srv.router.Do(r)
 }
 
+// close closes the connection once the backlog, if any, has been written.
 func (s *session) close() {
+	s.out.done.Wait()
 	s.nc.Close()
 }

@@ -40,8 +40,9 @@ type BackendConfig struct {
 }
 
 type ClientsConfig struct {
-	Password   string `yaml:"password"`
-	MaxClients int    `yaml:"max_clients"`
+	Password       string `yaml:"password"`
+	MaxClients     int    `yaml:"max_clients"`
+	MaxOutputBytes int    `yaml:"max_output_bytes"`
 }
 
 type MetricsConfig struct {
@@ -67,7 +68,7 @@ func defaultConfig() Config {
 			ReadTimeout:        3 * time.Second,
 			RetryTimeout:       5 * time.Second,
 		},
-		Clients: ClientsConfig{MaxClients: 10000},
+		Clients: ClientsConfig{MaxClients: 10000, MaxOutputBytes: 128 << 20},
 		Metrics: MetricsConfig{Listen: ":9121"},
 		Log:     LogConfig{Level: "info", Format: "text"},
 	}
@@ -120,6 +121,9 @@ func (c *Config) check() error {
 	}
 	if c.Clients.MaxClients < 1 {
 		return fmt.Errorf("clients.max_clients: must be at least 1, got %d", c.Clients.MaxClients)
+	}
+	if c.Clients.MaxOutputBytes < 1<<20 {
+		return fmt.Errorf("clients.max_output_bytes: must be at least 1048576, got %d", c.Clients.MaxOutputBytes)
 	}
 	if c.Metrics.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {

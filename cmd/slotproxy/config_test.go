@@ -76,6 +76,7 @@ backend:
 clients:
   password: client-secret
   max_clients: 50
+  max_output_bytes: 2097152
 metrics:
   listen: ""
 log:
@@ -92,7 +93,7 @@ log:
 				RefreshInterval: 30 * time.Second,
 			},
 			Backend: BackendConfig{ConnectionsPerNode: 8, DialTimeout: 250 * time.Millisecond, ReadTimeout: 2 * time.Second, RetryTimeout: 9 * time.Second},
-			Clients: ClientsConfig{Password: "client-secret", MaxClients: 50},
+			Clients: ClientsConfig{Password: "client-secret", MaxClients: 50, MaxOutputBytes: 2 << 20},
 			Metrics: MetricsConfig{Listen: ""},
 			Log:     LogConfig{Level: "debug", Format: "json"},
 		}
@@ -156,6 +157,7 @@ func TestConfigCheck(t *testing.T) {
 		{"65 connections", "backend.connections_per_node", func(c *Config) { c.Backend.ConnectionsPerNode = 65 }},
 		{"64 connections", "", func(c *Config) { c.Backend.ConnectionsPerNode = 64 }},
 		{"no clients", "clients.max_clients", func(c *Config) { c.Clients.MaxClients = 0 }},
+		{"output limit under 1 MiB", "clients.max_output_bytes", func(c *Config) { c.Clients.MaxOutputBytes = 1<<20 - 1 }},
 		{"metrics listen not host:port", "metrics.listen", func(c *Config) { c.Metrics.Listen = "9121" }},
 		{"metrics disabled", "", func(c *Config) { c.Metrics.Listen = "" }},
 		{"unknown log level", "log.level", func(c *Config) { c.Log.Level = "verbose" }},

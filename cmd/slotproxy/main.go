@@ -76,9 +76,10 @@ func run(ctx context.Context, args []string, stderr io.Writer, onListen listenin
 	})
 	defer rt.Close()
 	srv := proxy.New(rt, proxy.Options{
-		Password:   cfg.Clients.Password,
-		MaxClients: cfg.Clients.MaxClients,
-		Logger:     logger,
+		Password:       cfg.Clients.Password,
+		MaxClients:     cfg.Clients.MaxClients,
+		MaxOutputBytes: cfg.Clients.MaxOutputBytes,
+		Logger:         logger,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)

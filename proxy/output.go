@@ -1,0 +1,122 @@
+package proxy
+
+import (
+	"errors"
+	"sync"
+	"syscall"
+)
+
+// errSlowClient disconnects a client whose unread replies passed the
+// output limit.
+var errSlowClient = errors.New("proxy: client output over the limit")
+
+// backlog holds replies a client has not read yet. A client may pipeline
+// commands without reading replies until it has sent them all, as go-redis
+// and Jedis pipelines do: if the session stopped reading while its writes
+// block, neither side would ever move. So, as redis-server keeps reading
+// while its output buffer grows, the session goes on reading and a
+// goroutine of the backlog's own writes what the socket would not take at
+// once; past Options.MaxOutputBytes the client is disconnected.
+type backlog struct {
+	mu      sync.Mutex
+	buf     []byte // replies waiting, in order
+	writing bool   // a flusher goroutine owns the socket's writes
+	err     error  // the write failure or errSlowClient; final
+	done    sync.WaitGroup
+}
+
+// write sends b to the client, or queues it behind what is already
+// waiting. It never blocks on a client that does not read.
+func (s *session) write(b []byte) error {
+	o := &s.out
+	o.mu.Lock()
+	if o.err != nil {
+		o.mu.Unlock()
+		return o.err
+	}
+	if o.writing {
+		if len(o.buf)+len(b) > s.srv.opts.MaxOutputBytes {
+			o.err = errSlowClient
+			o.mu.Unlock()
+			s.srv.opts.Logger.Warn("client disconnected", "reason", "output_limit",
+				"remote", s.nc.RemoteAddr(), "limit_bytes", s.srv.opts.MaxOutputBytes)
+			s.nc.Close()
+			return errSlowClient
+		}
+		o.buf = append(o.buf, b...)
+		o.mu.Unlock()
+		return nil
+	}
+	o.mu.Unlock()
+
+	n, err := s.writeOnce(b)
+	if err != nil {
+		return err
+	}
+	if n < len(b) {
+		o.mu.Lock()
+		o.buf = append(o.buf[:0], b[n:]...)
+		o.writing = true
+		o.done.Add(1)
+		o.mu.Unlock()
+		go s.flushBacklog()
+	}
+	return nil
+}
+
+// writeOnce makes one write attempt that does not wait for the client:
+// what the socket does not take is for the backlog. Connections that are
+// not sockets (in-memory pipes) are written in full.
+func (s *session) writeOnce(b []byte) (int, error) {
+	if s.raw == nil {
+		return s.nc.Write(b)
+	}
+	var n int
+	var werr error
+	err := s.raw.Write(func(fd uintptr) bool {
+		for {
+			n, werr = syscall.Write(int(fd), b)
+			if werr != syscall.EINTR {
+				break
+			}
+		}
+		if werr == syscall.EAGAIN {
+			n, werr = 0, nil
+		}
+		return true
+	})
+	if n < 0 {
+		n = 0
+	}
+	if err != nil {
+		return n, err
+	}
+	return n, werr
+}
+
+// flushBacklog writes the backlog until it is empty.
+func (s *session) flushBacklog() {
+	o := &s.out
+	defer o.done.Done()
+	var spare []byte
+	for {
+		o.mu.Lock()
+		b := o.buf
+		o.buf = spare[:0]
+		if len(b) == 0 {
+			o.writing = false
+			o.mu.Unlock()
+			return
+		}
+		o.mu.Unlock()
+		if _, err := s.nc.Write(b); err != nil {
+			o.mu.Lock()
+			o.err = err
+			o.writing = false
+			o.mu.Unlock()
+			s.nc.Close()
+			return
+		}
+		spare = b
+	}
+}
