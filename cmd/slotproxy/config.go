@@ -23,6 +23,7 @@ type Config struct {
 	Clients ClientsConfig `yaml:"clients"`
 	Metrics MetricsConfig `yaml:"metrics"`
 	Log     LogConfig     `yaml:"log"`
+	Runtime RuntimeConfig `yaml:"runtime"`
 }
 
 type ClusterConfig struct {
@@ -49,6 +50,10 @@ type MetricsConfig struct {
 	Listen string `yaml:"listen"`
 }
 
+type RuntimeConfig struct {
+	GOMAXPROCS int `yaml:"gomaxprocs"`
+}
+
 type LogConfig struct {
 	Level  string `yaml:"level"`
 	Format string `yaml:"format"`
@@ -71,6 +76,7 @@ func defaultConfig() Config {
 		Clients: ClientsConfig{MaxClients: 10000, MaxOutputBytes: 128 << 20},
 		Metrics: MetricsConfig{Listen: ":9121"},
 		Log:     LogConfig{Level: "info", Format: "text"},
+		Runtime: RuntimeConfig{GOMAXPROCS: 1},
 	}
 }
 
@@ -129,6 +135,9 @@ func (c *Config) check() error {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
 			return fmt.Errorf("metrics.listen: %q is not host:port", c.Metrics.Listen)
 		}
+	}
+	if c.Runtime.GOMAXPROCS < 0 {
+		return fmt.Errorf("runtime.gomaxprocs: must be 0 (Go's default) or more, got %d", c.Runtime.GOMAXPROCS)
 	}
 	if _, err := c.Log.level(); err != nil {
 		return err

@@ -82,6 +82,8 @@ metrics:
 log:
   level: debug
   format: json
+runtime:
+  gomaxprocs: 4
 `))
 		if err != nil {
 			t.Fatal(err)
@@ -96,6 +98,7 @@ log:
 			Clients: ClientsConfig{Password: "client-secret", MaxClients: 50, MaxOutputBytes: 2 << 20},
 			Metrics: MetricsConfig{Listen: ""},
 			Log:     LogConfig{Level: "debug", Format: "json"},
+			Runtime: RuntimeConfig{GOMAXPROCS: 4},
 		}
 		if !reflect.DeepEqual(cfg, want) {
 			t.Errorf("loadConfig =\n%+v\nwant\n%+v", cfg, want)
@@ -157,6 +160,8 @@ func TestConfigCheck(t *testing.T) {
 		{"65 connections", "backend.connections_per_node", func(c *Config) { c.Backend.ConnectionsPerNode = 65 }},
 		{"64 connections", "", func(c *Config) { c.Backend.ConnectionsPerNode = 64 }},
 		{"no clients", "clients.max_clients", func(c *Config) { c.Clients.MaxClients = 0 }},
+		{"negative gomaxprocs", "runtime.gomaxprocs", func(c *Config) { c.Runtime.GOMAXPROCS = -1 }},
+		{"Go's own gomaxprocs", "", func(c *Config) { c.Runtime.GOMAXPROCS = 0 }},
 		{"output limit under 1 MiB", "clients.max_output_bytes", func(c *Config) { c.Clients.MaxOutputBytes = 1<<20 - 1 }},
 		{"metrics listen not host:port", "metrics.listen", func(c *Config) { c.Metrics.Listen = "9121" }},
 		{"metrics disabled", "", func(c *Config) { c.Metrics.Listen = "" }},

@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -43,6 +44,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, onListen listenin
 	cfg, err := parseArgs(args, stderr)
 	if err != nil {
 		return err
+	}
+	if n := cfg.Runtime.GOMAXPROCS; n > 0 {
+		runtime.GOMAXPROCS(n)
 	}
 	level, _ := cfg.Log.level()
 	hopts := &slog.HandlerOptions{Level: level}
