@@ -28,7 +28,15 @@ type backlog struct {
 // write sends b to the client, or queues it behind what is already
 // waiting. It never blocks on a client that does not read.
 func (s *session) write(b []byte) error {
-	o := &s.out
+	if s.out == nil {
+		n, err := s.writeOnce(b)
+		if err != nil || n == len(b) {
+			return err
+		}
+		s.out = &backlog{}
+		b = b[n:]
+	}
+	o := s.out
 	o.mu.Lock()
 	if o.err != nil {
 		o.mu.Unlock()
@@ -48,7 +56,7 @@ func (s *session) write(b []byte) error {
 		return nil
 	}
 	o.mu.Unlock()
-
+	// Nothing is waiting: try the socket first.
 	n, err := s.writeOnce(b)
 	if err != nil {
 		return err
@@ -96,7 +104,7 @@ func (s *session) writeOnce(b []byte) (int, error) {
 
 // flushBacklog writes the backlog until it is empty.
 func (s *session) flushBacklog() {
-	o := &s.out
+	o := s.out
 	defer o.done.Done()
 	var spare []byte
 	for {

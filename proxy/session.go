@@ -22,24 +22,38 @@ const (
 // session serves one client connection: it reads every complete command
 // already received, answers or routes each, waits for the routed ones, then
 // writes all replies in request order with one write.
+//
+// An idle session holds only this struct, its socket and its goroutine:
+// the read and write buffers and the batch state are pooled, taken when
+// bytes arrive and given back when the client has been answered.
 type session struct {
 	srv *Server
 	nc  net.Conn
 	id  uint64
 
-	// rbuf is nil while the client is idle: a buffer is taken from the
-	// pool only once bytes have arrived (see readIdle).
-	rbuf       []byte
+	rbuf       []byte // nil while idle
 	rpos, rend int
 	raw        syscall.RawConn       // nil when the connection is not a plain socket
 	readFn     func(fd uintptr) bool // s.readReady, made once
 	readN      int                   // what readReady read
 	readErr    error
-	parsed     request
-	inline     []byte // unquoted words of inline commands
-	keys       []int  // scratch for key positions
 
-	// The batch being answered.
+	*batch // nil while idle
+
+	out *backlog // replies the client has not taken yet; nil until it falls behind
+
+	authed bool
+	quit   bool   // close once this batch is answered
+	name   []byte // CLIENT SETNAME
+}
+
+// batch is the state of answering one batch of commands, reused from batch
+// to batch and, through batchPool, from session to session.
+type batch struct {
+	parsed request
+	inline []byte // unquoted words of inline commands
+	keys   []int  // scratch for key positions
+
 	entries []entry
 	local   []byte            // replies the proxy made itself
 	reqs    []*router.Request // reusable requests; the first nreq are in use
@@ -56,13 +70,9 @@ type session struct {
 	// that it reached zero.
 	pending atomic.Int32
 	wake    chan struct{}
-
-	out backlog // replies the client has not taken yet
-
-	authed bool
-	name   []byte // CLIENT SETNAME
-	quit   bool   // close once this batch is answered
 }
+
+var batchPool = sync.Pool{New: func() any { return &batch{wake: make(chan struct{}, 1)} }}
 
 // entry is one command of the batch: a routed request, a split command, or
 // a local reply.
@@ -77,7 +87,6 @@ func newSession(srv *Server, nc net.Conn, id uint64) *session {
 		srv:    srv,
 		nc:     nc,
 		id:     id,
-		wake:   make(chan struct{}, 1),
 		authed: srv.opts.Password == "",
 	}
 	if sc, ok := nc.(syscall.Conn); ok && isTCP(nc) {
@@ -89,11 +98,11 @@ func newSession(srv *Server, nc net.Conn, id uint64) *session {
 	return s
 }
 
-// Complete is called by the router when a request of this session has its
+// Complete is called by the router when a request of the batch has its
 // reply.
-func (s *session) Complete(*router.Request) {
-	if s.pending.Add(-1) == 0 {
-		s.wake <- struct{}{}
+func (b *batch) Complete(*router.Request) {
+	if b.pending.Add(-1) == 0 {
+		b.wake <- struct{}{}
 	}
 }
 
@@ -178,15 +187,20 @@ func (s *session) readReady(fd uintptr) bool {
 	}
 }
 
-// releaseBuffers gives an idle session's buffers back to the pool.
+// releaseBuffers gives an idle session's buffers and batch state back to
+// their pools.
 func (s *session) releaseBuffers() {
 	if s.rbuf != nil {
 		putBuffer(s.rbuf)
 		s.rbuf = nil
 	}
-	if s.wbuf != nil {
-		putBuffer(s.wbuf)
-		s.wbuf = nil
+	if s.batch != nil {
+		if s.wbuf != nil {
+			putBuffer(s.wbuf)
+			s.wbuf = nil
+		}
+		batchPool.Put(s.batch)
+		s.batch = nil
 	}
 }
 
@@ -211,6 +225,12 @@ func isTCP(nc net.Conn) bool {
 // the routed ones and writes all replies at once. It returns how many
 // commands it handled; a protocol error is answered, then returned.
 func (s *session) answerBatch() (int, error) {
+	if s.rpos == s.rend {
+		return 0, nil
+	}
+	if s.batch == nil {
+		s.batch = batchPool.Get().(*batch)
+	}
 	var protoErr error
 	handled := 0
 	s.pending.Store(1)
@@ -297,12 +317,14 @@ func (s *session) replyError(msg string) {
 // for a command the proxy encodes for it, emptied.
 func (s *session) nextRequest() (*router.Request, []byte) {
 	if s.nreq == len(s.reqs) {
-		s.reqs = append(s.reqs, &router.Request{Done: s, Affinity: uint32(s.id)})
+		s.reqs = append(s.reqs, &router.Request{Done: s.batch})
 		s.raws = append(s.raws, nil)
 	}
 	i := s.nreq
 	s.nreq++
-	return s.reqs[i], s.raws[i][:0]
+	r := s.reqs[i]
+	r.Affinity = uint32(s.id)
+	return r, s.raws[i][:0]
 }
 
 // forward routes a command to the master serving slot. raw is nil for an
@@ -321,8 +343,12 @@ func (s *session) forward(args [][]byte, raw []byte, slot int, readOnly bool) {
 	s.srv.router.Do(r)
 }
 
-// close closes the connection once the backlog, if any, has been written.
+// close closes the connection once the backlog, if any, has been written,
+// and gives the buffers back.
 func (s *session) close() {
-	s.out.done.Wait()
+	if s.out != nil {
+		s.out.done.Wait()
+	}
 	s.nc.Close()
+	s.releaseBuffers()
 }
