@@ -2,7 +2,7 @@
 
 GO ?= go
 
-.PHONY: build test demo bench lint clean ensure-redis
+.PHONY: build test demo bench bench-go lint clean ensure-redis
 
 build:
 	$(GO) build -o bin/slotproxy ./cmd/slotproxy
@@ -17,10 +17,17 @@ demo: ensure-redis build
 	$(GO) build -o bin/demo ./internal/clustertest/demo
 	bin/demo -- bin/slotproxy -config proxy.yaml -listen 127.0.0.1:5000 -metrics-listen 127.0.0.1:9121
 
+# redis-benchmark against a local cluster, directly and through slotproxy,
+# side by side (BENCHFLAGS: -rounds, -seconds, -out FILE, ...).
 bench:
 	scripts/ensure-redis.sh
 	$(GO) build -o bin/slotproxy ./cmd/slotproxy
 	$(GO) run ./internal/bench -proxy bin/slotproxy $(BENCHFLAGS)
+
+# The Go micro-benchmarks of the hot path (parser, scanner, slots, a whole
+# GET/SET/MGET through a session over in-memory pipes).
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 lint:
 	@files="$$(gofmt -l .)"; \

@@ -3,8 +3,9 @@ package proxy
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/slotproxy/slotproxy/router"
@@ -132,7 +133,7 @@ func roundTrips(b *testing.B, client net.Conn, req []byte, n int) {
 func benchCommands(n int, format string) []byte {
 	var b []byte
 	for i := range n {
-		args := bytes.Fields(fmt.Appendf(nil, format, i))
+		args := bytes.Fields([]byte(strings.ReplaceAll(format, "%d", strconv.Itoa(i))))
 		b = appendCommand(b, args)
 	}
 	return b
@@ -164,5 +165,32 @@ func BenchmarkParseGET(b *testing.B) {
 		if n, err := parseRequest(in, &req, &inline); n != len(in) || err != nil {
 			b.Fatal(n, err)
 		}
+	}
+}
+
+// An MGET of 10 keys in 10 slots: split into one MGET per slot, sent to
+// the three masters and merged back in key order.
+func BenchmarkSessionMGET10(b *testing.B) {
+	roundTrips(b, benchProxy(b), benchCommands(1, "MGET k:0 k:1 k:2 k:3 k:4 k:5 k:6 k:7 k:8 k:9"), 1)
+}
+
+func BenchmarkSessionMSET10(b *testing.B) {
+	roundTrips(b, benchProxy(b), benchCommands(1, "MSET k:0 v k:1 v k:2 v k:3 v k:4 v k:5 v k:6 v k:7 v k:8 v k:9 v"), 1)
+}
+
+// The merge alone: ten one-key parts back into one array.
+func BenchmarkMergeMGET10(b *testing.B) {
+	f := &fanout{op: fanMGet}
+	for i := range 10 {
+		f.parts = append(f.parts, fanPart{keys: 1, req: &router.Request{Reply: []byte("*1\r\n$32\r\n" + string(bytes.Repeat([]byte{'a' + byte(i)}, 32)) + "\r\n")}})
+		f.keyPart = append(f.keyPart, int32(i))
+	}
+	var out []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		out = f.appendMerged(out[:0])
+	}
+	if n, err := router.ScanReply(out); err != nil || n != len(out) || !bytes.HasPrefix(out, []byte("*10\r\n$32\r\naaaa")) {
+		b.Fatalf("merged %q", out)
 	}
 }
