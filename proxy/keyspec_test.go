@@ -428,9 +428,6 @@ func TestKeysMatchServer(t *testing.T) {
 // arguments for every command that has keys, drawn from words that steer the
 // key specs (keywords, numbers, options) so that the odd paths are taken.
 func TestKeysMatchServerRandom(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow")
-	}
 	r := startKeysRedis(t)
 	words := []string{
 		"STREAMS", "streams", "STORE", "STOREDIST", "KEYS", "keys", "LIMIT", "GET", "BY", "COUNT",
