@@ -728,18 +728,14 @@ func (m *migration) finish() {
 	}
 	// Every node now agrees; wait until each one says so in CLUSTER
 	// SLOTS, so later subtests start from a consistent cluster.
-	deadline := time.Now().Add(10 * time.Second)
 	for _, a := range masters {
-		for {
+		clustertest.Eventually(m.t, 10*time.Second, func() error {
 			slots, err := m.c.Client(a).ClusterSlots(ctx).Result()
-			if err == nil && ownerIn(slots, m.slot) == m.dst {
-				break
+			if err == nil && ownerIn(slots, m.slot) != m.dst {
+				err = fmt.Errorf("%s does not report slot %d on %s", a, m.slot, m.dst)
 			}
-			if time.Now().After(deadline) {
-				m.t.Fatalf("%s does not report slot %d on %s: %v", a, m.slot, m.dst, err)
-			}
-			time.Sleep(20 * time.Millisecond) // polling, with a deadline
-		}
+			return err
+		})
 	}
 }
 

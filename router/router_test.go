@@ -360,17 +360,16 @@ func testReadTimeout(t *testing.T, e *rtEnv, masters []string) {
 	}
 	// The INCR reached the master before the proxy gave up on the
 	// connection: it ran exactly once, and was not sent again.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	clustertest.Eventually(t, 5*time.Second, func() error {
 		n, err := direct.Get(ctx, counter).Int()
-		if err == nil && n == 1 {
-			break
+		if err == nil && n > 1 {
+			t.Fatalf("counter = %d; the INCR ran more than once", n)
 		}
-		if time.Now().After(deadline) || (err == nil && n > 1) {
-			t.Fatalf("counter = %d, %v; want exactly 1", n, err)
+		if err == nil && n != 1 {
+			err = fmt.Errorf("counter = %d, want exactly 1", n)
 		}
-		time.Sleep(20 * time.Millisecond) // polling the master's state, not synchronising
-	}
+		return err
+	})
 	// And the router serves that master again.
 	if got := rtDo(t, rt, true, "GET", key); got != rtBulk("still here") {
 		t.Errorf("GET after recovery: %q", got)
@@ -403,16 +402,14 @@ func testClose(t *testing.T, e *rtEnv, masters []string) {
 	}
 
 	const slack = 2 // unrelated runtime and test goroutines come and go
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before+slack {
-		if time.Now().After(deadline) {
+	clustertest.Eventually(t, 5*time.Second, func() error {
+		if n := runtime.NumGoroutine(); n > before+slack {
 			buf := make([]byte, 1<<20)
 			buf = buf[:runtime.Stack(buf, true)]
-			t.Fatalf("goroutines: %d before New, %d in use, %d five seconds after Close:\n%s",
-				before, during, runtime.NumGoroutine(), buf)
+			return fmt.Errorf("goroutines: %d before New, %d in use, %d after Close:\n%s", before, during, n, buf)
 		}
-		time.Sleep(10 * time.Millisecond) // polling a count, not synchronising
-	}
+		return nil
+	})
 	t.Logf("goroutines: %d before New, %d in use, %d after Close", before, during, runtime.NumGoroutine())
 }
 

@@ -47,17 +47,12 @@ func (l *mapLog) logger() *slog.Logger {
 // with what check last said.
 func mapPoll(t *testing.T, timeout time.Duration, check func() string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		msg := check()
-		if msg == "" {
-			return
+	clustertest.Eventually(t, timeout, func() error {
+		if msg := check(); msg != "" {
+			return errors.New(msg)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", timeout, msg)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
-	}
+		return nil
+	})
 }
 
 // mapRun runs m until the test ends.

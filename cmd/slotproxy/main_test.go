@@ -37,22 +37,6 @@ func (l *runLog) String() string {
 	return l.b.String()
 }
 
-// runPoll calls check until it returns nil or timeout passes.
-func runPoll(t *testing.T, timeout time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
-	}
-}
-
 // TestRun starts the whole program in front of a real cluster, uses it,
 // and stops it by cancelling its context.
 func TestRun(t *testing.T) {
@@ -98,7 +82,7 @@ func TestRun(t *testing.T) {
 	defer client.Close()
 	bg := context.Background()
 	// The proxy answers CLUSTERDOWN until it has its slot table.
-	runPoll(t, 15*time.Second, func() error { return client.Set(bg, "run:probe", "1", 0).Err() })
+	clustertest.Eventually(t, 15*time.Second, func() error { return client.Set(bg, "run:probe", "1", 0).Err() })
 	for i := range 20 {
 		key, val := fmt.Sprintf("run:key:%d", i), fmt.Sprintf("value %d", i)
 		if err := client.Set(bg, key, val, 0).Err(); err != nil {
@@ -150,7 +134,7 @@ func TestRun(t *testing.T) {
 	}
 	// The admin listener is shut down by a goroutine that run does not
 	// wait for; it must be closed soon after.
-	runPoll(t, 5*time.Second, func() error {
+	clustertest.Eventually(t, 5*time.Second, func() error {
 		if nc, err := net.DialTimeout("tcp", a.admin, time.Second); err == nil {
 			nc.Close()
 			return errors.New("the admin listener " + a.admin + " still accepts")

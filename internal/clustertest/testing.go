@@ -92,3 +92,21 @@ func startStandalone(ctx context.Context, dir, password string) (*Node, error) {
 		}
 	}
 }
+
+// Eventually calls check every 20ms until it returns nil, and fails t with
+// check's last error once timeout has passed. Tests use it to wait for a
+// condition instead of sleeping for a guessed time.
+func Eventually(t testing.TB, timeout time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %v", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
