@@ -102,7 +102,7 @@ func (s *session) split(cmd *Command, args [][]byte, keys []int) {
 		r := f.parts[p].req
 		r.Raw = s.raws[first+p]
 		s.pending.Add(1)
-		s.srv.router.Do(r)
+		s.srv.router.Do(r, s.table)
 	}
 }
 

@@ -44,12 +44,8 @@ func (s *session) write(b []byte) error {
 	}
 	if o.writing {
 		if len(o.buf)+len(b) > s.srv.opts.MaxOutputBytes {
-			o.err = errSlowClient
 			o.mu.Unlock()
-			s.srv.opts.Logger.Warn("client disconnected", "reason", "output_limit",
-				"remote", s.nc.RemoteAddr(), "limit_bytes", s.srv.opts.MaxOutputBytes)
-			s.nc.Close()
-			return errSlowClient
+			return s.overLimit(o)
 		}
 		o.buf = append(o.buf, b...)
 		o.mu.Unlock()
@@ -62,6 +58,9 @@ func (s *session) write(b []byte) error {
 		return err
 	}
 	if n < len(b) {
+		if len(b)-n > s.srv.opts.MaxOutputBytes {
+			return s.overLimit(o)
+		}
 		o.mu.Lock()
 		o.buf = append(o.buf[:0], b[n:]...)
 		o.writing = true
@@ -127,4 +126,15 @@ func (s *session) flushBacklog() {
 		}
 		spare = b
 	}
+}
+
+// overLimit disconnects a client whose unread replies passed the limit.
+func (s *session) overLimit(o *backlog) error {
+	o.mu.Lock()
+	o.err = errSlowClient
+	o.mu.Unlock()
+	s.srv.opts.Logger.Warn("client disconnected", "reason", "output_limit",
+		"remote", s.nc.RemoteAddr(), "limit_bytes", s.srv.opts.MaxOutputBytes)
+	s.nc.Close()
+	return errSlowClient
 }

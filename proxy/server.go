@@ -188,12 +188,12 @@ func (s *Server) Close() error {
 
 // LearnCommands asks a master for its COMMAND table, through the router,
 // and merges it over the built-in one, so commands of newer servers and of
-// modules are routed by their real key positions. It waits for the router
-// to have a slot table, within ctx.
+// modules are routed by their real key positions. Call it once the slot map
+// is ready: without a table the request fails at once.
 func (s *Server) LearnCommands(ctx context.Context) error {
 	w := &waiter{done: make(chan struct{})}
 	req := &router.Request{Raw: []byte("*1\r\n$7\r\nCOMMAND\r\n"), Slot: router.NoSlot, ReadOnly: true, Done: w}
-	s.router.Do(req)
+	s.router.Do(req, nil)
 	select {
 	case <-ctx.Done():
 		return ctx.Err()

@@ -8,12 +8,14 @@ import (
 	"syscall"
 
 	"github.com/slotproxy/slotproxy/router"
+	"github.com/slotproxy/slotproxy/slotmap"
 )
 
 const (
 	readBufferSize = 16 << 10
-	// maxBatch bounds the commands of one client in flight at once: a
+	// maxBatch bounds the commands of one client answered together: a
 	// client pipelining more waits for the first replies to be written.
+	// (A split command counts once, whatever its number of parts.)
 	maxBatch = 1024
 	// maxKeptBuffer is the largest buffer a session keeps between batches.
 	maxKeptBuffer = 64 << 10
@@ -64,6 +66,11 @@ type batch struct {
 	wbuf    []byte
 
 	slotParts map[uint16]int32 // scratch for split: slot -> part
+
+	// table is the slot table the whole batch is routed by, so that a
+	// table change in the middle of it cannot send a later command to a
+	// new owner before an earlier one, sent to the old, follows its MOVED.
+	table *slotmap.Table
 
 	// pending counts the routed requests not answered yet, plus one held
 	// while the batch is being dispatched; wake has room for the signal
@@ -233,6 +240,7 @@ func (s *session) answerBatch() (int, error) {
 	}
 	var protoErr error
 	handled := 0
+	s.table = s.srv.router.Table()
 	s.pending.Store(1)
 	for len(s.entries) < maxBatch && !s.quit {
 		s.parsed.unauth = !s.authed
@@ -292,6 +300,7 @@ func (s *session) resetBatch() {
 	}
 	s.nreq = 0
 	s.nfan = 0
+	s.table = nil
 	s.wbuf = s.wbuf[:0]
 	if cap(s.wbuf) > maxKeptBuffer {
 		s.wbuf = nil
@@ -340,7 +349,7 @@ func (s *session) forward(args [][]byte, raw []byte, slot int, readOnly bool) {
 	r.ReadOnly = readOnly
 	s.entries = append(s.entries, entry{req: r})
 	s.pending.Add(1)
-	s.srv.router.Do(r)
+	s.srv.router.Do(r, s.table)
 }
 
 // close closes the connection once the backlog, if any, has been written,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -37,11 +38,12 @@ type conn struct {
 	// timeout.
 	progress atomic.Int64
 
-	mu    sync.Mutex
-	queue []*Request // accepted, not written yet
-	spare []*Request // the writer's previous batch, reused as the next queue
-	fifo  fifo       // written, waiting for replies
-	err   error      // set once; the connection then accepts nothing
+	mu      sync.Mutex
+	queue   []*Request // accepted, not written yet
+	spare   []*Request // the writer's previous batch, reused as the next queue
+	writing bool       // the writer holds a batch taken from queue, not in fifo yet
+	fifo    fifo       // written, waiting for replies
+	err     error      // set once; the connection then accepts nothing
 }
 
 // send queues r for writing. It reports false when the connection has
@@ -163,12 +165,14 @@ func (c *conn) writeLoop() {
 			c.mu.Unlock()
 			return
 		}
-		batch := c.queue
-		c.queue = c.spare[:0]
-		c.mu.Unlock()
-		if len(batch) == 0 {
+		if len(c.queue) == 0 {
+			c.mu.Unlock()
 			continue
 		}
+		batch := c.queue
+		c.queue = c.spare[:0]
+		c.writing = true
+		c.mu.Unlock()
 
 		// The batch belongs to this goroutine alone until it enters the
 		// FIFO: build the bytes first.
@@ -181,11 +185,17 @@ func (c *conn) writeLoop() {
 		}
 
 		c.mu.Lock()
+		c.writing = false
 		if c.err != nil {
-			// Failed meanwhile: nothing of the batch was written.
+			// Failed meanwhile: nothing of the batch was written, and
+			// fail left the queue, which is newer, for this goroutine to
+			// retry after the batch.
+			rest := c.queue
+			c.queue = nil
+			expired := c.requeue(slices.Concat(batch, rest), msgConnLost)
 			c.mu.Unlock()
-			for _, r := range batch {
-				c.p.rt.retry(r, msgConnLost)
+			for _, r := range expired {
+				r.fail(msgConnLost)
 			}
 			return
 		}
@@ -291,6 +301,12 @@ func (c *conn) inflight() int {
 }
 
 // fail closes the connection once and settles every request it held.
+//
+// What was never written is retried. What was written may have run: a
+// write is never sent twice, and a read is retried only when no write of
+// the same client was written after it (its retry could see that write).
+// The retries are queued before the failure is visible to senders, so a
+// request sent after it waits behind them (pool.send).
 func (c *conn) fail(err error) {
 	c.mu.Lock()
 	if c.err != nil {
@@ -298,9 +314,13 @@ func (c *conn) fail(err error) {
 		return
 	}
 	c.err = err
-	queued := c.queue
-	c.queue = nil
-	written := c.fifo.drain()
+	again, lost := splitWritten(c.fifo.drain())
+	if !c.writing { // else the writer retries its batch, then the queue
+		again = append(again, c.queue...)
+		c.queue = nil
+	}
+	msg := msgUnreachable + err.Error()
+	expired := c.requeue(again, msg)
 	nc := c.nc
 	c.mu.Unlock()
 
@@ -309,19 +329,47 @@ func (c *conn) fail(err error) {
 		nc.Close()
 	}
 	c.p.dropped(c, err, nc != nil)
-
-	rt := c.p.rt
-	for _, r := range queued {
-		rt.retry(r, msgUnreachable+err.Error())
+	for _, r := range lost {
+		r.fail(msgConnLost)
 	}
-	for _, r := range written {
+	for _, r := range expired {
+		r.fail(msg)
+	}
+}
+
+// splitWritten sorts the requests of a failed connection's FIFO, in order,
+// into those that may be sent again and those that may not. nil entries
+// (ASKING replies) are dropped.
+func splitWritten(written []*Request) (again, lost []*Request) {
+	var writers map[uint32]bool // affinities with a write later in the FIFO
+	for i := len(written) - 1; i >= 0; i-- {
+		r := written[i]
 		switch {
 		case r == nil:
-		case r.ReadOnly:
-			rt.retry(r, msgConnLost)
+		case !r.ReadOnly:
+			if writers == nil {
+				writers = make(map[uint32]bool)
+			}
+			writers[r.Affinity] = true
+			lost = append(lost, r)
+		case writers[r.Affinity]:
+			lost = append(lost, r)
 		default:
-			// It may have run: running it again could apply a write twice.
-			r.fail(msgConnLost)
+			again = append(again, r)
 		}
 	}
+	slices.Reverse(again)
+	return again, lost
+}
+
+// requeue queues reqs for retry, in order, and returns those past their
+// deadline for the caller to fail once c.mu is released. c.mu is held, so
+// that the retries are queued before a sender can see the failure.
+func (c *conn) requeue(reqs []*Request, msg string) (expired []*Request) {
+	for _, r := range reqs {
+		if !c.p.rt.requeue(r, msg) {
+			expired = append(expired, r)
+		}
+	}
+	return expired
 }

@@ -43,12 +43,17 @@ func (p *pool) send(r *Request) {
 	if c := p.conns[i].Load(); c != nil && c.send(r) {
 		return
 	}
+	// The connection failed: its retries were queued before that showed,
+	// and r, sent later, must not overtake them.
+	if p.rt.queueBehind(r) {
+		return
+	}
 	p.sendSlow(i, r)
 }
 
 func (p *pool) sendSlow(i int, r *Request) {
 	p.mu.Lock()
-	if p.closed {
+	if p.closed || p.rt.closed.Load() {
 		p.mu.Unlock()
 		r.fail(msgClosed)
 		return

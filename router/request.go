@@ -7,7 +7,11 @@
 // hands back the bytes a master answered.
 package router
 
-import "time"
+import (
+	"time"
+
+	"github.com/slotproxy/slotproxy/slotmap"
+)
 
 // NoSlot is the Slot of a request without keys: any master may serve it.
 const NoSlot = -1
@@ -19,8 +23,8 @@ type Completer interface {
 }
 
 // Request is one command on its way to a master and back. The sender fills
-// Raw, Slot, ReadOnly and Done, calls Router.Do, and must not touch the
-// request again until Done.Complete is called with it.
+// Raw, Slot, ReadOnly, Affinity and Done, calls Router.Do, and must not
+// touch the request again until Done.Complete is called with it.
 type Request struct {
 	// Raw is the whole command encoded as a RESP array of bulk strings,
 	// written to the master as it is. It must stay valid until completion.
@@ -42,11 +46,12 @@ type Request struct {
 	// the next Do with the same Request.
 	Reply []byte
 
-	target    string    // a node forced by a redirect, for the next send only
-	asking    bool      // send ASKING first (an ASK redirect)
-	redirects int       // MOVED/ASK followed so far
-	attempts  int       // sends that failed before a reply
-	deadline  time.Time // when TRYAGAIN/CLUSTERDOWN/unreachable retries stop
+	table     *slotmap.Table // the table to route by; nil: the current one
+	target    string         // a node forced by a redirect, for the next send only
+	asking    bool           // send ASKING first (an ASK redirect)
+	redirects int            // MOVED/ASK followed so far
+	attempts  int            // sends that failed before a reply
+	deadline  time.Time      // when TRYAGAIN/CLUSTERDOWN/unreachable retries stop
 }
 
 // reset prepares r for a new Do.
@@ -58,7 +63,7 @@ func (r *Request) reset() {
 	r.deadline = time.Time{}
 }
 
-// complete sets an error reply of the proxy's own and completes r.
+// fail sets an error reply of the proxy's own and completes r.
 func (r *Request) fail(msg string) {
 	r.Reply = append(append(append(r.Reply[:0], '-'), msg...), '\r', '\n')
 	r.Done.Complete(r)

@@ -78,6 +78,8 @@ type Router struct {
 	mu    sync.Mutex
 	pools map[string]*pool // by node address
 
+	retries retries
+
 	stop context.CancelFunc
 	done chan struct{}
 }
@@ -94,26 +96,36 @@ func New(slots *slotmap.Map, opts Options) *Router {
 	opts.setDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	rt := &Router{
-		opts:  opts,
-		slots: slots,
-		pools: make(map[string]*pool),
-		stop:  cancel,
-		done:  make(chan struct{}),
+		opts:    opts,
+		slots:   slots,
+		pools:   make(map[string]*pool),
+		retries: retries{queues: make(map[uint32]*retryQueue)},
+		stop:    cancel,
+		done:    make(chan struct{}),
 	}
 	go rt.watchdog(ctx)
 	return rt
 }
 
 // Do sends r to the master serving r.Slot and arranges for r.Done to be
-// told of its reply. It never blocks on I/O.
-func (rt *Router) Do(r *Request) {
+// told of its reply. It never blocks on I/O. t is the slot table to route
+// by, from Table; a client's requests sent with one table reach their
+// master in order even while the table changes. nil means the current one.
+func (rt *Router) Do(r *Request, t *slotmap.Table) {
 	r.reset()
+	r.table = t
 	rt.route(r)
 }
+
+// Table returns the current slot table, or nil while there is none.
+func (rt *Router) Table() *slotmap.Table { return rt.slots.Table() }
 
 func (rt *Router) route(r *Request) {
 	if rt.closed.Load() {
 		r.fail(msgClosed)
+		return
+	}
+	if rt.queueBehind(r) {
 		return
 	}
 	if r.target != "" {
@@ -122,7 +134,10 @@ func (rt *Router) route(r *Request) {
 		p.send(r)
 		return
 	}
-	t := rt.slots.Table()
+	t := r.table
+	if t == nil {
+		t = rt.slots.Table()
+	}
 	if t == nil {
 		r.fail(msgNoTable)
 		return
@@ -176,26 +191,6 @@ func (rt *Router) poolLocked(addr string) *pool {
 		rt.pools[addr] = p
 	}
 	return p
-}
-
-// retry sends r again after a backoff, until r's retry deadline; past it,
-// r completes with the error reply msg.
-func (rt *Router) retry(r *Request, msg string) {
-	now := time.Now()
-	if r.deadline.IsZero() {
-		r.deadline = now.Add(rt.opts.RetryTimeout)
-	}
-	if rt.closed.Load() {
-		r.fail(msgClosed)
-		return
-	}
-	if now.After(r.deadline) {
-		r.fail(msg)
-		return
-	}
-	r.attempts++
-	wait := min(time.Duration(r.attempts)*10*time.Millisecond, 200*time.Millisecond)
-	time.AfterFunc(wait, func() { rt.route(r) })
 }
 
 // watchdog fails connections whose master stopped answering.

@@ -44,7 +44,7 @@ type rtCall struct {
 func rtSend(rt *router.Router, raw []byte, slot int, readOnly bool) *rtCall {
 	c := &rtCall{done: make(rtRecorder, 1), sent: time.Now()}
 	c.req = &router.Request{Raw: raw, Slot: slot, ReadOnly: readOnly, Done: c.done}
-	rt.Do(c.req)
+	rt.Do(c.req, nil)
 	return c
 }
 
@@ -239,7 +239,7 @@ func testConcurrent(t *testing.T, e *rtEnv) {
 			req := &router.Request{Done: done}
 			do := func(raw []byte, slot int, readOnly bool) (string, bool) {
 				req.Raw, req.Slot, req.ReadOnly = raw, slot, readOnly
-				rt.Do(req)
+				rt.Do(req, nil)
 				select {
 				case r := <-done:
 					return string(r.Reply), r == req
