@@ -233,6 +233,7 @@ const readBufferSize = 16 << 10
 func (c *conn) readLoop() {
 	buf := make([]byte, readBufferSize)
 	start, end := 0, 0
+	var sc replyScanner
 	for {
 		if end == len(buf) {
 			if start > 0 {
@@ -252,7 +253,7 @@ func (c *conn) readLoop() {
 		end += n
 		c.progress.Store(time.Now().UnixNano())
 		for start < end {
-			size, err := ScanReply(buf[start:end])
+			size, err := sc.scan(buf[start:end])
 			if err != nil {
 				c.fail(fmt.Errorf("%w from %s: %w", ErrProtocol, c.p.addr, err))
 				return
