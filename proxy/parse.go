@@ -47,7 +47,16 @@ type request struct {
 	raw  []byte
 	// unauth applies the limits of a client that has yet to authenticate.
 	unauth bool
+	// resumeN and resumePos (when not 0) say where the parse of an
+	// incomplete multibulk command stopped: its argument count and the
+	// offset of the next argument; args holds those before it. The bytes
+	// must not have moved since (see forgetPartial).
+	resumeN, resumePos int
 }
+
+// forgetPartial makes the next parse start over, after the bytes of an
+// incomplete command moved.
+func (req *request) forgetPartial() { req.resumePos = 0 }
 
 // parseRequest parses the request at the start of b into req, reusing its
 // storage. It returns how many bytes the request took, or 0 when b holds only
@@ -60,32 +69,46 @@ func parseRequest(b []byte, req *request, inlineBuf *[]byte) (int, error) {
 	if b[0] != '*' {
 		return parseInline(b, req, inlineBuf)
 	}
-	req.args = req.args[:0]
-	n, pos, ok, err := parseHeader(b, 1, errBigMbulkCount)
-	if !ok || err != nil {
-		return 0, err
+	n, pos := req.resumeN, req.resumePos
+	if pos == 0 {
+		req.args = req.args[:0]
+		var ok bool
+		var err error
+		n, pos, ok, err = parseHeader(b, 1, errBigMbulkCount)
+		if !ok || err != nil {
+			return 0, err
+		}
+		if n > maxMultibulkLen {
+			return 0, errInvalidMultibulkLen
+		}
+		if n > maxUnauthMultibulkLen && req.unauth {
+			return 0, errUnauthMultibulkLen
+		}
 	}
-	if n > maxMultibulkLen {
-		return 0, errInvalidMultibulkLen
-	}
-	if n > maxUnauthMultibulkLen && req.unauth {
-		return 0, errUnauthMultibulkLen
-	}
-	for range n {
+	for len(req.args) < n {
+		// A command arriving in pieces resumes here, at the argument the
+		// last call stopped at, rather than from its first byte.
+		req.resumeN, req.resumePos = n, pos
 		if pos >= len(b) {
 			return 0, nil
 		}
 		if b[pos] != '$' {
+			req.resumePos = 0
 			return 0, protocolError("expected '$', got '" + string(b[pos]) + "'")
 		}
 		size, next, ok, err := parseHeader(b, pos+1, errBigBulkCount)
 		if !ok || err != nil {
+			if err != nil {
+				req.resumePos = 0
+			}
 			return 0, err
 		}
 		if size < 0 || size > maxBulkLen {
+			req.resumePos = 0
 			return 0, errInvalidBulkLen
 		}
 		if size > maxUnauthBulkLen && req.unauth {
+			req.resumePos = 0
 			return 0, errUnauthBulkLen
 		}
 		if len(b)-next < size+2 {
@@ -95,6 +118,7 @@ func parseRequest(b []byte, req *request, inlineBuf *[]byte) (int, error) {
 		req.args = append(req.args, b[next:next+size:next+size])
 		pos = next + size + 2
 	}
+	req.resumePos = 0
 	req.raw = b[:pos]
 	return pos, nil
 }

@@ -140,6 +140,9 @@ func (s *session) read() error {
 		}
 		s.rbuf = getBuffer()
 	} else if s.rend == len(s.rbuf) {
+		if s.batch != nil {
+			s.parsed.forgetPartial()
+		}
 		if s.rpos > 0 {
 			s.rend = copy(s.rbuf, s.rbuf[s.rpos:s.rend])
 			s.rpos = 0
