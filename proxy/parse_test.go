@@ -895,3 +895,38 @@ func BenchmarkParseRequest(b *testing.B) {
 		})
 	}
 }
+
+// TestParseRequestResumes: a command fed to the same request a few bytes at
+// a time, as reads deliver it, parses to the same arguments as in one go,
+// also when its bytes move to another buffer halfway (forgetPartial).
+func TestParseRequestResumes(t *testing.T) {
+	in := ptEncode("RPUSH", "list", "a", "", "bb\r\nb", ptValue32, "c")
+	for step := 1; step <= len(in); step++ {
+		var req request
+		var inline []byte
+		buf := bytes.Clone(in)
+		n := 0
+		for end := step; n == 0; end += step {
+			if end > len(in)/2 && end-step <= len(in)/2 {
+				old := buf
+				buf = bytes.Clone(buf) // the read buffer moved
+				clear(old)             // and the old one is reused
+				req.forgetPartial()
+			}
+			var err error
+			n, err = parseRequest(buf[:min(end, len(in))], &req, &inline)
+			if err != nil {
+				t.Fatalf("step %d: %v", step, err)
+			}
+		}
+		if n != len(in) {
+			t.Fatalf("step %d: consumed %d of %d", step, n, len(in))
+		}
+		if got, want := ptStrings(req.args), []string{"RPUSH", "list", "a", "", "bb\r\nb", ptValue32, "c"}; !slices.Equal(got, want) {
+			t.Fatalf("step %d: args %q, want %q", step, got, want)
+		}
+		if !bytes.Equal(req.raw, in) {
+			t.Fatalf("step %d: raw %q", step, req.raw)
+		}
+	}
+}
