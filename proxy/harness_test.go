@@ -36,6 +36,26 @@ func startProxy(t testing.TB, c *clustertest.Cluster, opts Options, ropts router
 		t.Fatal(err)
 	}
 	ropts.Password = c.Password()
+	p := serveProxy(t, slots, opts, ropts)
+
+	wait, cancelWait := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancelWait()
+	select {
+	case <-slots.Ready():
+	case <-wait.Done():
+		t.Fatal("the proxy found no slot table within 30s")
+	}
+	if err := p.Server.LearnCommands(wait); err != nil {
+		t.Fatalf("LearnCommands: %v", err)
+	}
+	return p
+}
+
+// serveProxy wires a router and a server to slots and
+// serves on a free loopback port until t's cleanup. It does not wait for a
+// slot table.
+func serveProxy(t testing.TB, slots *slotmap.Map, opts Options, ropts router.Options) *testProxy {
+	t.Helper()
 	rt := router.New(slots, ropts)
 	srv := New(rt, opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -55,17 +75,6 @@ func startProxy(t testing.TB, c *clustertest.Cluster, opts Options, ropts router
 		cancel()
 		<-slotsDone
 	})
-
-	wait, cancelWait := context.WithTimeout(ctx, 30*time.Second)
-	defer cancelWait()
-	select {
-	case <-slots.Ready():
-	case <-wait.Done():
-		t.Fatal("the proxy found no slot table within 30s")
-	}
-	if err := srv.LearnCommands(wait); err != nil {
-		t.Fatalf("LearnCommands: %v", err)
-	}
 	return &testProxy{Addr: ln.Addr().String(), Server: srv, Router: rt, Slots: slots}
 }
 

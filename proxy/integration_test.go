@@ -80,33 +80,6 @@ func startProxyRefresh(t testing.TB, c *clustertest.Cluster, every time.Duration
 	return p
 }
 
-// serveProxy wires a router and a server to slots, as startProxy does, and
-// serves on a free loopback port until t's cleanup. It does not wait for a
-// slot table.
-func serveProxy(t testing.TB, slots *slotmap.Map, opts Options, ropts router.Options) *testProxy {
-	t.Helper()
-	rt := router.New(slots, ropts)
-	srv := New(rt, opts)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	slotsDone := make(chan struct{})
-	go func() {
-		defer close(slotsDone)
-		slots.Run(ctx)
-	}()
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		srv.Close()
-		rt.Close()
-		cancel()
-		<-slotsDone
-	})
-	return &testProxy{Addr: ln.Addr().String(), Server: srv, Router: rt, Slots: slots}
-}
-
 // ---------------------------------------------------------------------------
 // 1. 10,000 keys of five types land on the master that owns their slot.
 
