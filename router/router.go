@@ -89,6 +89,23 @@ type Router struct {
 type routes struct {
 	table *slotmap.Table
 	pools []*pool // pools[i] serves table.Shards()[i]
+	// prev is the routes of the table before, kept because a batch is
+	// routed by the table of its start: while the table changes, batches
+	// on the old and the new one interleave.
+	prev *routes
+}
+
+// lookup returns the routes of t among rs and its predecessor, or nil.
+func (rs *routes) lookup(t *slotmap.Table) *routes {
+	switch {
+	case rs == nil:
+		return nil
+	case rs.table == t:
+		return rs
+	case rs.prev != nil && rs.prev.table == t:
+		return rs.prev
+	}
+	return nil
 }
 
 // New returns a Router that routes by the tables of slots.
@@ -161,17 +178,26 @@ func (rt *Router) route(r *Request) {
 }
 
 func (rt *Router) routesFor(t *slotmap.Table) *routes {
-	if rs := rt.routes.Load(); rs != nil && rs.table == t {
+	if rs := rt.routes.Load().lookup(t); rs != nil {
 		return rs
 	}
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	if rs := rt.routes.Load(); rs != nil && rs.table == t {
+	cur := rt.routes.Load()
+	if rs := cur.lookup(t); rs != nil {
 		return rs
 	}
 	rs := &routes{table: t, pools: make([]*pool, len(t.Shards()))}
 	for i, s := range t.Shards() {
 		rs.pools[i] = rt.poolLocked(s.Master.Addr)
+	}
+	if t != rt.slots.Table() {
+		// An old table, from a batch that started before the change:
+		// serve it without making it current.
+		return rs
+	}
+	if cur != nil {
+		rs.prev = &routes{table: cur.table, pools: cur.pools}
 	}
 	rt.routes.Store(rs)
 	return rs
