@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/slotproxy/slotproxy/router"
 	"github.com/slotproxy/slotproxy/slotmap"
@@ -19,6 +20,9 @@ const (
 	maxBatch = 1024
 	// maxKeptBuffer is the largest buffer a session keeps between batches.
 	maxKeptBuffer = 64 << 10
+	// closeGrace is how long a closing session waits for its client to
+	// read the replies still in its backlog.
+	closeGrace = 30 * time.Second
 )
 
 // session serves one client connection: it reads every complete command
@@ -359,6 +363,9 @@ func (s *session) forward(args [][]byte, raw []byte, slot int, readOnly bool) {
 // and gives the buffers back.
 func (s *session) close() {
 	if s.out != nil {
+		// The client is gone or done sending; it gets a while to take the
+		// replies still waiting, not forever.
+		s.nc.SetWriteDeadline(time.Now().Add(closeGrace))
 		s.out.done.Wait()
 	}
 	s.nc.Close()
