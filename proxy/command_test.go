@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -17,54 +14,31 @@ import (
 	"time"
 
 	"github.com/tidwall/resp"
+
+	"github.com/slotproxy/slotproxy/internal/clustertest"
 )
 
-// keysRedis is a private standalone redis-server on a unix socket, with a
-// single raw RESP2 connection to it.
+// keysRedis is a standalone redis-server with a single raw RESP2
+// connection to it.
 type keysRedis struct {
 	conn net.Conn
 	seen bytes.Buffer
 	rd   *resp.Reader
 }
 
-// startKeysRedis starts redis-server in a temporary directory (no TCP port, no
-// persistence) and stops it, by its process id, when the test ends. It fails
-// the test, rather than skipping it, when the server cannot be started.
+// startKeysRedis starts a standalone redis-server (clustertest.Standalone:
+// the test fails, rather than skips, when it cannot start) and connects.
 func startKeysRedis(t testing.TB) *keysRedis {
 	t.Helper()
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "r.sock")
-	cmd := exec.Command("redis-server",
-		"--port", "0",
-		"--unixsocket", sock,
-		"--save", "",
-		"--appendonly", "no",
-		"--dir", dir,
-		"--logfile", filepath.Join(dir, "redis.log"),
-	)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
+	n := clustertest.Standalone(t, "")
+	conn, err := net.DialTimeout("tcp", n.Addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s: %v", n.Addr, err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		conn, err := net.DialTimeout("unix", sock, time.Second)
-		if err == nil {
-			r := &keysRedis{conn: conn}
-			r.rd = resp.NewReader(io.TeeReader(conn, &r.seen))
-			t.Cleanup(func() { conn.Close() })
-			return r
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
-			t.Fatalf("redis-server did not accept connections on %s: %v\n%s", sock, err, log)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	t.Cleanup(func() { conn.Close() })
+	r := &keysRedis{conn: conn}
+	r.rd = resp.NewReader(io.TeeReader(conn, &r.seen))
+	return r
 }
 
 // do sends one command and returns its decoded reply and raw bytes. One

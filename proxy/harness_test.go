@@ -27,10 +27,16 @@ type testProxy struct {
 // may set client passwords, timeouts and the like.
 func startProxy(t testing.TB, c *clustertest.Cluster, opts Options, ropts router.Options) *testProxy {
 	t.Helper()
+	return startProxyWith(t, c, opts, ropts, time.Second)
+}
+
+// startProxyWith is startProxy with the slot map refreshed every refresh.
+func startProxyWith(t testing.TB, c *clustertest.Cluster, opts Options, ropts router.Options, refresh time.Duration) *testProxy {
+	t.Helper()
 	slots, err := slotmap.New(slotmap.Options{
 		Seeds:           c.Seeds()[:1],
 		Password:        c.Password(),
-		RefreshInterval: time.Second,
+		RefreshInterval: refresh,
 	})
 	if err != nil {
 		t.Fatal(err)

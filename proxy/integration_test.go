@@ -58,26 +58,7 @@ func TestIntegrationCluster(t *testing.T) {
 // the harness refreshes every second, which could hide a stale table.
 func startProxyRefresh(t testing.TB, c *clustertest.Cluster, every time.Duration) *testProxy {
 	t.Helper()
-	slots, err := slotmap.New(slotmap.Options{
-		Seeds:           c.Seeds()[:1],
-		Password:        c.Password(),
-		RefreshInterval: every,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := serveProxy(t, slots, Options{}, router.Options{Password: c.Password()})
-	wait, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	select {
-	case <-slots.Ready():
-	case <-wait.Done():
-		t.Fatal("the proxy found no slot table within 30s")
-	}
-	if err := p.Server.LearnCommands(wait); err != nil {
-		t.Fatalf("LearnCommands: %v", err)
-	}
-	return p
+	return startProxyWith(t, c, Options{}, router.Options{}, every)
 }
 
 // ---------------------------------------------------------------------------
