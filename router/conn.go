@@ -192,10 +192,11 @@ func (c *conn) writeLoop() {
 			// retry after the batch.
 			rest := c.queue
 			c.queue = nil
-			expired := c.requeue(slices.Concat(batch, rest), msgConnLost)
+			msg := msgUnreachable + c.err.Error()
+			expired := c.requeue(slices.Concat(batch, rest), msg)
 			c.mu.Unlock()
 			for _, r := range expired {
-				r.fail(msgConnLost)
+				r.fail(msg)
 			}
 			return
 		}
