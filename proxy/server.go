@@ -32,11 +32,18 @@ type Options struct {
 	// client past it is disconnected, as redis-server does past its
 	// client-output-buffer-limit. Zero means 128 MiB.
 	MaxOutputBytes int
+	// IdleParkAfter is how long a client may be idle before its session
+	// gives its goroutine up and waits in a shared epoll set; zero means
+	// 10s. New clients start that way.
+	IdleParkAfter time.Duration
 	// Logger receives connection events; nil means no logs.
 	Logger *slog.Logger
 }
 
 func (o *Options) setDefaults() {
+	if o.IdleParkAfter <= 0 {
+		o.IdleParkAfter = 10 * time.Second
+	}
 	if o.MaxClients <= 0 {
 		o.MaxClients = 10000
 	}
@@ -61,7 +68,11 @@ type Server struct {
 	closed    bool
 	listeners map[net.Listener]struct{}
 	sessions  map[*session]struct{}
-	wg        sync.WaitGroup
+	wg        sync.WaitGroup // one per session, parked or not
+
+	parker    *parker // nil where epoll is not available
+	parkedN   atomic.Int64
+	stopSweep chan struct{}
 }
 
 // New returns a Server that routes through rt, with the built-in command
@@ -75,6 +86,13 @@ func New(rt *router.Router, opts Options) *Server {
 		sessions:  make(map[*session]struct{}),
 	}
 	s.table.Store(Builtin())
+	if p, err := newParker(s); err == nil {
+		s.parker = p
+		s.stopSweep = make(chan struct{})
+		go s.sweep(s.stopSweep)
+	} else {
+		opts.Logger.Warn("idle clients keep a goroutine each: no epoll", "err", err)
+	}
 	return s
 }
 
@@ -139,18 +157,33 @@ func (s *Server) start(nc net.Conn) {
 	s.sessions[sess] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	go s.serveClient(sess)
+	// A new client gets a goroutine once it sends something.
+	if s.parker == nil || !s.parker.park(sess) {
+		go s.serveClient(sess)
+	}
 }
 
-// serveClient runs one session; its own function so stack traces name it.
+// serveClient runs one session until it ends or parks; its own function so
+// stack traces name it.
 func (s *Server) serveClient(sess *session) {
-	defer s.wg.Done()
-	sess.serve()
+	for {
+		err := sess.serve()
+		if err != errPark {
+			break
+		}
+		if s.parker != nil && s.parker.park(sess) {
+			return // resumed by the parker on a new goroutine
+		}
+	}
+	if s.parker != nil {
+		s.parker.forget(sess)
+	}
 	sess.close()
 	s.mu.Lock()
 	delete(s.sessions, sess)
 	s.mu.Unlock()
 	s.clients.Add(-1)
+	s.wg.Done()
 }
 
 func (s *Server) isClosed() bool {
@@ -166,6 +199,11 @@ func (s *Server) Clients() int { return int(s.clients.Load()) }
 // not written yet are lost; Shutdown is the gentle way.
 func (s *Server) Close() error {
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.wg.Wait()
+		return nil
+	}
 	s.closed = true
 	lns := make([]net.Listener, 0, len(s.listeners))
 	for ln := range s.listeners {
@@ -182,7 +220,13 @@ func (s *Server) Close() error {
 	for _, nc := range conns {
 		nc.Close()
 	}
+	if s.parker != nil {
+		s.parker.close() // parked sessions resume and end on their closed socket
+	}
 	s.wg.Wait()
+	if s.stopSweep != nil {
+		close(s.stopSweep)
+	}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -43,6 +44,10 @@ type session struct {
 	readFn     func(fd uintptr) bool // s.readReady, made once
 	readN      int                   // what readReady read
 	readErr    error
+	fd         int          // the socket, for the parker; -1 without one
+	inEpoll    bool         // the socket is in the parker's set
+	idleSince  atomic.Int64 // unix ns when the wait for the client began; 0 while busy
+	kicked     atomic.Bool  // the sweeper ended that wait so that the session parks
 
 	*batch // nil while idle
 
@@ -98,12 +103,14 @@ func newSession(srv *Server, nc net.Conn, id uint64) *session {
 		srv:    srv,
 		nc:     nc,
 		id:     id,
+		fd:     -1,
 		authed: srv.opts.Password == "",
 	}
 	if sc, ok := nc.(syscall.Conn); ok && isTCP(nc) {
 		if raw, err := sc.SyscallConn(); err == nil {
 			s.raw = raw
 			s.readFn = s.readReady
+			raw.Control(func(fd uintptr) { s.fd = int(fd) })
 		}
 	}
 	return s
@@ -117,19 +124,26 @@ func (b *batch) Complete(*router.Request) {
 	}
 }
 
-func (s *session) serve() {
+// serve runs the session until the client is done (an error) or the
+// session parks (errPark).
+func (s *session) serve() error {
 	for {
 		n, err := s.answerBatch()
-		if err != nil || s.quit {
-			return
+		if err != nil {
+			return err
+		}
+		if s.quit {
+			return errQuit
 		}
 		if n == 0 {
 			if err := s.read(); err != nil {
-				return
+				return err
 			}
 		}
 	}
 }
+
+var errQuit = errors.New("proxy: client quit")
 
 // read appends what the client sent next to the read buffer. With nothing
 // buffered, the buffer goes back to the pool while the client is idle. A
@@ -157,9 +171,14 @@ func (s *session) read() error {
 			s.rbuf = nb
 		}
 	}
-	n, err := s.nc.Read(s.rbuf[s.rend:])
-	s.rend += n
-	return err
+	for {
+		n, err := s.nc.Read(s.rbuf[s.rend:])
+		s.rend += n
+		if err != nil && s.kickedRead(err) {
+			continue // a kick that came late, in the middle of a command
+		}
+		return err
+	}
 }
 
 // readIdle waits for the client without holding a buffer: the runtime's
@@ -167,7 +186,13 @@ func (s *session) read() error {
 // taken from the pool only for a read that finds bytes.
 func (s *session) readIdle() error {
 	s.readN, s.readErr = 0, nil
-	if err := s.raw.Read(s.readFn); err != nil {
+	s.idleSince.Store(time.Now().UnixNano())
+	err := s.raw.Read(s.readFn)
+	s.idleSince.Store(0)
+	if err != nil {
+		if s.kickedRead(err) {
+			return errPark
+		}
 		return err
 	}
 	s.rend = s.readN

@@ -1,0 +1,170 @@
+package proxy
+
+import (
+	"errors"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// errPark ends a session's goroutine, not the session: it waits parked.
+var errPark = errors.New("proxy: session parked")
+
+// parker holds idle clients without a goroutine each: a goroutine's stack
+// and descriptor are most of what an idle connection costs. Their sockets
+// wait in an epoll set of the parker's own, level-triggered and one-shot;
+// when one becomes readable (or closes) its session gets a new goroutine.
+// New connections start parked, and a session idle for
+// Options.IdleParkAfter parks again (Server.sweep wakes it out of its read
+// for that).
+type parker struct {
+	srv  *Server
+	epfd int
+	wake [2]int // a pipe whose read end in the set stops run
+
+	mu     sync.Mutex
+	parked map[int32]*session // by socket fd
+	closed bool
+}
+
+func newParker(srv *Server) (*parker, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	p := &parker{srv: srv, epfd: epfd, parked: make(map[int32]*session)}
+	if err := syscall.Pipe2(p.wake[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+		syscall.Close(epfd)
+		return nil, err
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(p.wake[0])}
+	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, p.wake[0], &ev); err != nil {
+		p.closeFDs()
+		return nil, err
+	}
+	go p.run()
+	return p, nil
+}
+
+// park hands s over; false means it could not, and the caller serves s.
+// After true, the caller must not touch s: it may already be resumed.
+func (p *parker) park(s *session) bool {
+	if s.fd < 0 {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	op := syscall.EPOLL_CTL_ADD
+	if s.inEpoll {
+		op = syscall.EPOLL_CTL_MOD
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(s.fd)}
+	if err := syscall.EpollCtl(p.epfd, op, s.fd, &ev); err != nil {
+		return false
+	}
+	s.inEpoll = true
+	p.parked[int32(s.fd)] = s
+	p.srv.parkedN.Add(1)
+	return true
+}
+
+// forget takes s's socket out of the set before it is closed.
+func (p *parker) forget(s *session) {
+	if !s.inEpoll {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed {
+		syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, s.fd, nil)
+	}
+	s.inEpoll = false
+}
+
+func (p *parker) run() {
+	events := make([]syscall.EpollEvent, 128)
+	var ready []*session
+	for {
+		n, err := syscall.EpollWait(p.epfd, events, -1)
+		if err == syscall.EINTR {
+			continue
+		}
+		p.mu.Lock()
+		stop := err != nil || p.closed
+		ready = ready[:0]
+		for _, ev := range events[:max(n, 0)] {
+			if s := p.parked[ev.Fd]; s != nil {
+				delete(p.parked, ev.Fd)
+				ready = append(ready, s)
+			}
+		}
+		if stop {
+			for fd, s := range p.parked {
+				delete(p.parked, fd)
+				ready = append(ready, s)
+			}
+		}
+		p.mu.Unlock()
+		for _, s := range ready {
+			p.srv.parkedN.Add(-1)
+			go p.srv.serveClient(s)
+		}
+		if stop {
+			p.closeFDs()
+			return
+		}
+	}
+}
+
+// close resumes every parked session, so that it ends on its closed
+// socket, and stops run.
+func (p *parker) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	syscall.Write(p.wake[1], []byte{1})
+}
+
+func (p *parker) closeFDs() {
+	syscall.Close(p.wake[0])
+	syscall.Close(p.wake[1])
+	syscall.Close(p.epfd)
+}
+
+// sweep makes sessions idle for IdleParkAfter leave their read, to park.
+func (s *Server) sweep(stop <-chan struct{}) {
+	after := s.opts.IdleParkAfter
+	tick := time.NewTicker(after / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-tick.C:
+			limit := now.Add(-after).UnixNano()
+			s.mu.Lock()
+			for sess := range s.sessions {
+				if t := sess.idleSince.Load(); t != 0 && t < limit {
+					sess.kicked.Store(true)
+					sess.nc.SetReadDeadline(time.Unix(1, 0))
+				}
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+// kickedRead reports whether err is the sweeper's doing, and if so
+// clears the deadline it set.
+func (s *session) kickedRead(err error) bool {
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !s.kicked.Load() {
+		return false
+	}
+	s.kicked.Store(false)
+	s.nc.SetReadDeadline(time.Time{})
+	return true
+}
