@@ -21,6 +21,8 @@ import (
 	"sync"
 
 	"github.com/tidwall/resp"
+
+	"github.com/slotproxy/slotproxy/router"
 )
 
 // CmdFlags are a command's flags, from the strings COMMAND reports for it.
@@ -197,24 +199,21 @@ func replyErrorf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrCommandReply, fmt.Sprintf(format, args...))
 }
 
-// maxReplyDepth bounds the nesting of a COMMAND reply. Redis 7 nests 8 deep:
-// reply, command, subcommands, subcommand, key specs, key spec, begin_search,
-// spec.
-const maxReplyDepth = 16
-
 // ParseCommandReply parses the raw RESP2 reply to COMMAND: an array with, per
 // command, [name, arity, flags, first_key, last_key, step, acl_categories,
 // tips, key_specs, subcommands]. Servers before Redis 7 send only the first 6
 // or 7 elements; their keys are then described from first/last/step.
 func ParseCommandReply(raw []byte) (*Table, error) {
-	// Check the framing ourselves first: the resp reader allocates an array's
-	// elements before reading them, so a forged count would cost memory out
-	// of proportion to the input.
-	n, err := respScan(raw, 0)
-	if err != nil {
-		return nil, err
-	}
-	if n != len(raw) {
+	// Frame it first: the resp reader allocates an array's elements before
+	// reading them, and a reply that frames to exactly its length cannot
+	// announce more elements than it holds.
+	n, err := router.ScanReply(raw)
+	switch {
+	case err != nil:
+		return nil, replyErrorf("%v", err)
+	case n == 0:
+		return nil, replyErrorf("truncated reply")
+	case n != len(raw):
 		return nil, replyErrorf("%d trailing bytes after the reply", len(raw)-n)
 	}
 	v, _, err := resp.NewReader(bytes.NewReader(raw)).ReadValue()
@@ -329,99 +328,4 @@ func respInt(v resp.Value) (int, bool) {
 		return n, err == nil
 	}
 	return 0, false
-}
-
-// respScan checks that b[off:] starts with one complete, well-formed RESP2
-// value no deeper than maxReplyDepth, and returns the offset just past it.
-// It is stricter than the resp reader (lengths and integers are plain
-// decimal), so that what it accepts the reader decodes the same way, and an
-// array can only announce as many elements as the input really holds.
-func respScan(b []byte, depth int) (int, error) {
-	return respScanValue(b, 0, depth)
-}
-
-func respScanValue(b []byte, off, depth int) (int, error) {
-	if depth > maxReplyDepth {
-		return 0, replyErrorf("nested deeper than %d", maxReplyDepth)
-	}
-	if off >= len(b) {
-		return 0, replyErrorf("truncated at byte %d", off)
-	}
-	typ := b[off]
-	line, next, err := respScanLine(b, off+1)
-	if err != nil {
-		return 0, err
-	}
-	switch typ {
-	case '+', '-':
-		return next, nil
-	case ':':
-		if _, ok := respDecimal(line); !ok {
-			return 0, replyErrorf("bad integer at byte %d", off)
-		}
-		return next, nil
-	case '$':
-		n, ok := respDecimal(line)
-		switch {
-		case !ok || n < -1:
-			return 0, replyErrorf("bad bulk length at byte %d", off)
-		case n == -1:
-			return next, nil
-		case n > len(b)-next-2:
-			return 0, replyErrorf("truncated bulk string at byte %d", off)
-		case b[next+n] != '\r' || b[next+n+1] != '\n':
-			return 0, replyErrorf("bulk string at byte %d not terminated by CRLF", off)
-		}
-		return next + n + 2, nil
-	case '*':
-		n, ok := respDecimal(line)
-		switch {
-		case !ok || n < -1:
-			return 0, replyErrorf("bad array length at byte %d", off)
-		case n == -1:
-			return next, nil
-		case n > (len(b)-next)/3: // no element is shorter than "+\r\n"
-			return 0, replyErrorf("array at byte %d longer than the input", off)
-		}
-		for range n {
-			if next, err = respScanValue(b, next, depth+1); err != nil {
-				return 0, err
-			}
-		}
-		return next, nil
-	default:
-		return 0, replyErrorf("unexpected type byte %q at byte %d", typ, off)
-	}
-}
-
-// respScanLine returns the bytes from off up to the first CRLF, and the offset
-// after it.
-func respScanLine(b []byte, off int) ([]byte, int, error) {
-	i := bytes.Index(b[off:], []byte("\r\n"))
-	if i < 0 {
-		return nil, 0, replyErrorf("truncated line at byte %d", off)
-	}
-	return b[off : off+i], off + i + 2, nil
-}
-
-// respDecimal parses an optional '-' and 1 to 18 decimal digits.
-func respDecimal(b []byte) (int, bool) {
-	neg := len(b) > 0 && b[0] == '-'
-	if neg {
-		b = b[1:]
-	}
-	if len(b) == 0 || len(b) > 18 {
-		return 0, false
-	}
-	n := 0
-	for _, ch := range b {
-		if ch < '0' || ch > '9' {
-			return 0, false
-		}
-		n = n*10 + int(ch-'0')
-	}
-	if neg {
-		n = -n
-	}
-	return n, true
 }

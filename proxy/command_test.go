@@ -16,6 +16,7 @@ import (
 	"github.com/tidwall/resp"
 
 	"github.com/slotproxy/slotproxy/internal/clustertest"
+	"github.com/slotproxy/slotproxy/router"
 )
 
 // keysRedis is a standalone redis-server with a single raw RESP2
@@ -345,13 +346,13 @@ func TestParseCommandReplyErrors(t *testing.T) {
 		"forged count":   []byte("*1000000\r\n*1000000\r\n*1000000\r\n"),
 		"bad bulk":       []byte("*1\r\n$5\r\nab\r\n"),
 		"no crlf":        []byte("*1\r\n$2\r\nabcd"),
-		"bad integer":    []byte("*1\r\n*6\r\n$3\r\nget\r\n:+2\r\n*0\r\n:1\r\n:1\r\n:1\r\n"),
+		"bad integer":    []byte("*1\r\n*6\r\n$3\r\nget\r\n:2x\r\n*0\r\n:1\r\n:1\r\n:1\r\n"),
 		"short entry":    []byte("*1\r\n*2\r\n$3\r\nget\r\n:2\r\n"),
 		"entry not arr":  []byte("*1\r\n$3\r\nget\r\n"),
 		"no name":        []byte("*1\r\n*6\r\n:1\r\n:2\r\n*0\r\n:1\r\n:1\r\n:1\r\n"),
 		"null name":      []byte("*1\r\n*6\r\n$-1\r\n:2\r\n*0\r\n:1\r\n:1\r\n:1\r\n"),
 		"bad arity":      []byte("*1\r\n*6\r\n$3\r\nget\r\n$1\r\nx\r\n*0\r\n:1\r\n:1\r\n:1\r\n"),
-		"too deep":       []byte(strings.Repeat("*1\r\n", maxReplyDepth+2) + ":1\r\n"),
+		"nested arrays":  []byte(strings.Repeat("*1\r\n", 18) + ":1\r\n"),
 		"key spec not array": encodeReply(t, []any{
 			[]any{"get", 2, []any{}, 1, 1, 1, []any{}, []any{}, []any{"flags"}, []any{}},
 		}),
@@ -479,7 +480,7 @@ func TestCommandTableFile(t *testing.T) {
 	if len(builtinReply) == 0 || builtinReply[0] != '*' || !bytes.HasSuffix(builtinReply, []byte("\r\n")) {
 		t.Fatalf("command_table.resp does not look like a RESP array (%d bytes)", len(builtinReply))
 	}
-	if n, err := respScan(builtinReply, 0); err != nil || n != len(builtinReply) {
+	if n, err := router.ScanReply(builtinReply); err != nil || n != len(builtinReply) {
 		t.Fatalf("command_table.resp: scanned %d of %d bytes: %v", n, len(builtinReply), err)
 	}
 }

@@ -543,14 +543,7 @@ func specString(kv []resp.Value, name string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	switch v.Type() {
-	case resp.BulkString, resp.SimpleString:
-		if v.IsNull() {
-			return "", false
-		}
-		return v.String(), true
-	}
-	return "", false
+	return respString(v)
 }
 
 // legacyKeySpec builds the key spec equivalent to the (first, last, step)

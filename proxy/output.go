@@ -28,46 +28,41 @@ type backlog struct {
 // write sends b to the client, or queues it behind what is already
 // waiting. It never blocks on a client that does not read.
 func (s *session) write(b []byte) error {
-	if s.out == nil {
-		n, err := s.writeOnce(b)
-		if err != nil || n == len(b) {
-			return err
-		}
-		s.out = &backlog{}
-		b = b[n:]
-	}
-	o := s.out
-	o.mu.Lock()
-	if o.err != nil {
-		o.mu.Unlock()
-		return o.err
-	}
-	if o.writing {
-		if len(o.buf)+len(b) > s.srv.opts.MaxOutputBytes {
+	if o := s.out; o != nil {
+		o.mu.Lock()
+		switch {
+		case o.err != nil:
 			o.mu.Unlock()
-			return s.overLimit(o)
+			return o.err
+		case o.writing:
+			if len(o.buf)+len(b) > s.srv.opts.MaxOutputBytes {
+				o.mu.Unlock()
+				return s.overLimit(o)
+			}
+			o.buf = append(o.buf, b...)
+			o.mu.Unlock()
+			return nil
 		}
-		o.buf = append(o.buf, b...)
 		o.mu.Unlock()
-		return nil
 	}
-	o.mu.Unlock()
-	// Nothing is waiting: try the socket first.
+	// Nothing is waiting: the socket first, the backlog for what it leaves.
 	n, err := s.writeOnce(b)
-	if err != nil {
+	if err != nil || n == len(b) {
 		return err
 	}
-	if n < len(b) {
-		if len(b)-n > s.srv.opts.MaxOutputBytes {
-			return s.overLimit(o)
-		}
-		o.mu.Lock()
-		o.buf = append(o.buf[:0], b[n:]...)
-		o.writing = true
-		o.done.Add(1)
-		o.mu.Unlock()
-		go s.flushBacklog()
+	if s.out == nil {
+		s.out = &backlog{}
 	}
+	o := s.out
+	if len(b)-n > s.srv.opts.MaxOutputBytes {
+		return s.overLimit(o)
+	}
+	o.mu.Lock()
+	o.buf = append(o.buf[:0], b[n:]...)
+	o.writing = true
+	o.done.Add(1)
+	o.mu.Unlock()
+	go s.flushBacklog()
 	return nil
 }
 
