@@ -42,6 +42,11 @@ func startProxyWith(t testing.TB, c *clustertest.Cluster, opts Options, ropts ro
 		t.Fatal(err)
 	}
 	ropts.Password = c.Password()
+	if ropts.ConnsPerNode == 0 {
+		// Two connections per master, so that the tests see a client's
+		// commands kept in order while other clients use the other one.
+		ropts.ConnsPerNode = 2
+	}
 	p := serveProxy(t, slots, opts, ropts)
 
 	wait, cancelWait := context.WithTimeout(context.Background(), 30*time.Second)

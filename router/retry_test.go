@@ -59,6 +59,7 @@ func TestRetriesKeepOrder(t *testing.T) {
 	d := net.Dialer{}
 	rt := New(slots, Options{
 		RetryTimeout: 5 * time.Second,
+		ConnsPerNode: 2,
 		// The first dials fail, as when a master is briefly unreachable.
 		Dial: func(ctx context.Context, addr string) (net.Conn, error) {
 			if dials.Add(1) <= 2 {

@@ -15,7 +15,8 @@ import (
 // Options configure a Router.
 type Options struct {
 	// ConnsPerNode is the number of multiplexed connections kept to each
-	// master; zero means 2.
+	// master; zero means 1. One connection batches the most requests per
+	// write; more only pay when several threads run Go code at once.
 	ConnsPerNode int
 	// DialTimeout bounds a dial and its AUTH; zero means 1s.
 	DialTimeout time.Duration
@@ -41,7 +42,7 @@ type Options struct {
 
 func (o *Options) setDefaults() {
 	if o.ConnsPerNode <= 0 {
-		o.ConnsPerNode = 2
+		o.ConnsPerNode = 1
 	}
 	if o.DialTimeout <= 0 {
 		o.DialTimeout = time.Second

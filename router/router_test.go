@@ -111,6 +111,9 @@ func rtStart(t *testing.T) *rtEnv {
 }
 
 func (e *rtEnv) router(t *testing.T, opts router.Options) *router.Router {
+	if opts.ConnsPerNode == 0 {
+		opts.ConnsPerNode = 2 // a client's order must hold across several
+	}
 	rt := router.New(e.slots, opts)
 	t.Cleanup(rt.Close)
 	return rt

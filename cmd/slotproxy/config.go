@@ -68,7 +68,7 @@ func defaultConfig() Config {
 			RefreshInterval: 10 * time.Second,
 		},
 		Backend: BackendConfig{
-			ConnectionsPerNode: 2,
+			ConnectionsPerNode: 1,
 			DialTimeout:        time.Second,
 			ReadTimeout:        3 * time.Second,
 			RetryTimeout:       5 * time.Second,
