@@ -63,6 +63,34 @@ func memBackend(nc net.Conn) {
 // returns the client end of a session.
 func benchProxy(b *testing.B) net.Conn {
 	b.Helper()
+	return benchProxyOver(b, false)
+}
+
+// benchProxyOver is benchProxy with loopback TCP instead of pipes when tcp
+// is set, both to the client and to the masters: the sockets' own read and
+// write path (raw system calls through syscall.RawConn) is then the one
+// measured.
+func benchProxyOver(b *testing.B, tcp bool) net.Conn {
+	b.Helper()
+	pipe := func() (net.Conn, net.Conn) {
+		if !tcp {
+			return net.Pipe()
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ln.Close()
+		near, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		far, err := ln.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		return near, far
+	}
 	table, err := slotmap.BuildTable([]slotmap.Assignment{
 		{Master: slotmap.Node{Addr: "m0:1"}, Ranges: []slotmap.SlotRange{{Start: 0, End: 5460}}},
 		{Master: slotmap.Node{Addr: "m1:1"}, Ranges: []slotmap.SlotRange{{Start: 5461, End: 10922}}},
@@ -73,13 +101,13 @@ func benchProxy(b *testing.B) net.Conn {
 	}
 	rt := router.New(slotmap.Static(table), router.Options{
 		Dial: func(context.Context, string) (net.Conn, error) {
-			proxySide, backendSide := net.Pipe()
+			proxySide, backendSide := pipe()
 			go memBackend(backendSide)
 			return proxySide, nil
 		},
 	})
 	srv := New(rt, Options{})
-	client, serverSide := net.Pipe()
+	client, serverSide := pipe()
 	srv.start(serverSide)
 	b.Cleanup(func() {
 		client.Close()
@@ -145,6 +173,17 @@ func BenchmarkSessionGET(b *testing.B) {
 
 func BenchmarkSessionSET(b *testing.B) {
 	roundTrips(b, benchProxy(b), benchCommands(1, "SET key:%d "+string(bytes.Repeat([]byte("x"), 32))), 1)
+}
+
+// GET and SET over loopback TCP: what the pipe benchmarks measure plus the
+// kernel's socket cost, and the proof that the socket path allocates
+// nothing either.
+func BenchmarkSessionGETTCP(b *testing.B) {
+	roundTrips(b, benchProxyOver(b, true), benchCommands(1, "GET key:%d"), 1)
+}
+
+func BenchmarkSessionSETTCP(b *testing.B) {
+	roundTrips(b, benchProxyOver(b, true), benchCommands(1, "SET key:%d "+string(bytes.Repeat([]byte("x"), 32))), 1)
 }
 
 func BenchmarkSessionGETPipeline16(b *testing.B) {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"sync"
 	"syscall"
+
+	"github.com/slotproxy/slotproxy/internal/sockio"
 )
 
 // errSlowClient disconnects a client whose unread replies passed the
@@ -73,27 +75,24 @@ func (s *session) writeOnce(b []byte) (int, error) {
 	if s.raw == nil {
 		return s.nc.Write(b)
 	}
-	var n int
-	var werr error
-	err := s.raw.Write(func(fd uintptr) bool {
-		for {
-			n, werr = syscall.Write(int(fd), b)
-			if werr != syscall.EINTR {
-				break
-			}
-		}
-		if werr == syscall.EAGAIN {
-			n, werr = 0, nil
-		}
-		return true
-	})
-	if n < 0 {
-		n = 0
-	}
+	s.writeB, s.writeN, s.writeErr = b, 0, nil
+	err := s.raw.Write(s.writeFn)
+	n, werr := s.writeN, s.writeErr
+	s.writeB = nil
 	if err != nil {
 		return n, err
 	}
 	return n, werr
+}
+
+// writeReady is writeOnce's callback, made once: a closure made per write
+// would be allocated per write.
+func (s *session) writeReady(fd uintptr) bool {
+	s.writeN, s.writeErr = sockio.Write(fd, s.writeB)
+	if s.writeErr == syscall.EAGAIN {
+		s.writeErr = nil
+	}
+	return true
 }
 
 // flushBacklog writes the backlog until it is empty.

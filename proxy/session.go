@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/slotproxy/slotproxy/internal/sockio"
 	"github.com/slotproxy/slotproxy/router"
 	"github.com/slotproxy/slotproxy/slotmap"
 )
@@ -44,6 +45,10 @@ type session struct {
 	readFn     func(fd uintptr) bool // s.readReady, made once
 	readN      int                   // what readReady read
 	readErr    error
+	writeFn    func(fd uintptr) bool // s.writeReady, made once
+	writeB     []byte                // what writeReady writes
+	writeN     int                   // what it wrote
+	writeErr   error
 	fd         int          // the socket, for the parker; -1 without one
 	inEpoll    bool         // the socket is in the parker's set
 	idleSince  atomic.Int64 // unix ns when the wait for the client began; 0 while busy
@@ -110,6 +115,7 @@ func newSession(srv *Server, nc net.Conn, id uint64) *session {
 		if raw, err := sc.SyscallConn(); err == nil {
 			s.raw = raw
 			s.readFn = s.readReady
+			s.writeFn = s.writeReady
 			raw.Control(func(fd uintptr) { s.fd = int(fd) })
 		}
 	}
@@ -208,22 +214,18 @@ func (s *session) readIdle() error {
 // readReady is readIdle's callback; false asks the poller to wait.
 func (s *session) readReady(fd uintptr) bool {
 	buf := getBuffer()
-	for {
-		n, err := syscall.Read(int(fd), buf)
-		switch err {
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			putBuffer(buf)
-			return false
-		case nil:
-			s.rbuf, s.readN = buf, n
-		default:
-			putBuffer(buf)
-			s.readErr = err
-		}
-		return true
+	n, err := sockio.Read(fd, buf)
+	switch err {
+	case syscall.EAGAIN:
+		putBuffer(buf)
+		return false
+	case nil:
+		s.rbuf, s.readN = buf, n
+	default:
+		putBuffer(buf)
+		s.readErr = err
 	}
+	return true
 }
 
 // releaseBuffers gives an idle session's buffers and batch state back to

@@ -79,6 +79,7 @@ func (c *conn) run() {
 		c.fail(err)
 		return
 	}
+	sock := newSocket(nc)
 	c.mu.Lock()
 	c.nc = nc
 	closed := c.err != nil
@@ -89,8 +90,8 @@ func (c *conn) run() {
 	}
 	c.p.dialed()
 	rt.opts.Logger.Debug("backend connected", "node", c.p.addr, "conn", c.slot)
-	go c.readLoop()
-	c.writeLoop()
+	go c.readLoop(sock)
+	c.writeLoop(sock)
 }
 
 func (c *conn) dial() (net.Conn, error) {
@@ -150,7 +151,7 @@ func appendCommand(b []byte, args ...string) []byte {
 
 // writeLoop writes queued requests in batches: one write per wake-up,
 // however many requests from however many clients were queued meanwhile.
-func (c *conn) writeLoop() {
+func (c *conn) writeLoop(sock *socket) {
 	var buf []byte
 	for range c.wake {
 		// Let the other runnable goroutines go first: sessions that are
@@ -214,7 +215,7 @@ func (c *conn) writeLoop() {
 		c.spare = batch
 		c.mu.Unlock()
 
-		if _, err := c.nc.Write(buf); err != nil {
+		if err := sock.write(buf); err != nil {
 			c.fail(fmt.Errorf("%w: %w", ErrConnLost, err))
 			return
 		}
@@ -231,7 +232,7 @@ const maxKeptBuffer = 1 << 20
 const readBufferSize = 16 << 10
 
 // readLoop frames replies and completes the requests they answer, in order.
-func (c *conn) readLoop() {
+func (c *conn) readLoop(sock *socket) {
 	buf := make([]byte, readBufferSize)
 	start, end := 0, 0
 	var sc replyScanner
@@ -246,7 +247,7 @@ func (c *conn) readLoop() {
 				buf = nb
 			}
 		}
-		n, err := c.nc.Read(buf[end:])
+		n, err := sock.read(buf[end:])
 		if err != nil {
 			c.fail(fmt.Errorf("%w: %w", ErrConnLost, err))
 			return
