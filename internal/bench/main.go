@@ -186,7 +186,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	rep := report{cfg: cfg, machine: machine, results: results, mem: mem, cpuFallbacks: r.cpuFallbacks,
+	rep := report{cfg: cfg, machine: machine, results: results, mem: mem, cpuFallbacks: r.cpuFallbacks, noLoadWindow: r.noLoadWindow,
 		directPrefixes: prefixes, manyTags: manyTags}
 	text := rep.markdown()
 	fmt.Fprint(stdout, text)

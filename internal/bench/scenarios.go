@@ -134,7 +134,10 @@ type runResult struct {
 	n     int // requests (redis-benchmark -n)
 	wall  time.Duration
 
-	rps, p50, p99 float64 // redis-benchmark --csv: rps, p50_latency_ms, p99_latency_ms
+	rps      float64       // n / load, or benchRPS when no load window was seen
+	load     time.Duration // how long the masters carried the run (loadtime.go)
+	benchRPS float64       // redis-benchmark --csv rps, timed to its 250 ms tick
+	p50, p99 float64       // redis-benchmark --csv p50_latency_ms, p99_latency_ms
 
 	proxyCPU   time.Duration // slotproxy, whole run (also in direct runs: its idle cost)
 	backendCPU time.Duration // the masters, summed
@@ -176,6 +179,7 @@ type runner struct {
 	clk          int64
 	logf         func(format string, args ...any)
 	cpuFallbacks int // process-runs whose CPU came from stat ticks
+	noLoadWindow int // runs whose req/s is redis-benchmark's own (no load window seen)
 }
 
 // scenario calibrates each side, then alternates direct and proxy runs.
@@ -316,9 +320,12 @@ func (r *runner) run(ctx context.Context, sc scenario, s side, n, round int) (ru
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
+	sampler := startLoadSampler(r.masterPIDs)
 	start := time.Now()
 	runErr := cmd.Run()
-	rr.wall = time.Since(start)
+	exited := time.Now()
+	rr.wall = exited.Sub(start)
+	load, loadOK := sampler.window(exited)
 
 	p1, err := readCPU(r.proxy.pid())
 	if err != nil {
@@ -369,7 +376,14 @@ func (r *runner) run(ctx context.Context, sc scenario, s side, n, round int) (ru
 		}
 		rr.err = fmt.Errorf("%s", firstLine(strings.TrimPrefix(errText, "Error from server: ")))
 	default:
-		rr.rps, rr.p50, rr.p99, rr.err = parseCSV(stdout.String())
+		rr.benchRPS, rr.p50, rr.p99, rr.err = parseCSV(stdout.String())
+		rr.rps = rr.benchRPS
+		if loadOK {
+			rr.load = load
+			rr.rps = float64(n) / load.Seconds()
+		} else {
+			r.noLoadWindow++
+		}
 	}
 	return rr, nil
 }
@@ -436,8 +450,8 @@ func parseCSV(out string) (rps, p50, p99 float64, err error) {
 
 // line is the progress line for a run.
 func (rr runResult) line(sc scenario) string {
-	s := fmt.Sprintf("%s round %d %s: n=%d %.0f req/s p50 %.3f p99 %.3f ms; CPU µs/req: backend %.2f, redis-benchmark %.2f",
-		sc.name, rr.round, rr.side, rr.n, rr.rps, rr.p50, rr.p99, rr.perReq(rr.backendCPU), rr.perReq(rr.benchCPU))
+	s := fmt.Sprintf("%s round %d %s: n=%d %.0f req/s (redis-benchmark: %.0f) p50 %.3f p99 %.3f ms; CPU µs/req: backend %.2f, redis-benchmark %.2f",
+		sc.name, rr.round, rr.side, rr.n, rr.rps, rr.benchRPS, rr.p50, rr.p99, rr.perReq(rr.backendCPU), rr.perReq(rr.benchCPU))
 	if rr.side == viaProxy {
 		s += fmt.Sprintf(", proxy %.2f", rr.perReq(rr.proxyCPU))
 	}

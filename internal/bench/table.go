@@ -14,6 +14,7 @@ type report struct {
 	results      []scenarioResult
 	mem          memory
 	cpuFallbacks int
+	noLoadWindow int // runs whose req/s is redis-benchmark's own
 	// directPrefixes are the key prefixes redis-benchmark --cluster was
 	// seen to use, pre-populated; manyTags says why there are none.
 	directPrefixes []string
@@ -107,7 +108,13 @@ func (rep report) markdown() string {
 		"Load: `redis-benchmark -c %d -d %d -r %d --threads %d --csv` [`-P 16`]; direct adds `--cluster -p <node 0>`, proxy `-p <slotproxy>`. "+
 		"`--cluster` runs one thread per master by itself; the proxy side is given the same threads so the load generator is the same.",
 		cfg.rounds, cfg.seconds, cfg.clients, valueSize, cfg.keyspace, cfg.threads)
-	p("- req/s, p50, p99: redis-benchmark's `--csv` columns `rps`, `p50_latency_ms`, `p99_latency_ms`. A request is one command: an MGET of 10 keys is one request.")
+	window := "every run had one"
+	if rep.noLoadWindow > 0 {
+		window = fmt.Sprintf("%d run(s) had none and use redis-benchmark's own req/s", rep.noLoadWindow)
+	}
+	p("- req/s: `-n` divided by the time the masters carried the run's load (their main threads' CPU time sampled every %v; the window runs from the first to the last interval in which they used more than %.0f%% of a CPU, up to %v before redis-benchmark exits, as closing its connections busies them too; %s). "+
+		"redis-benchmark's own `rps` (in the table of every run) is timed up to the 250 ms tick at which `--threads` stops, so it reads up to 8%% slow on a 3 s run, by chance on either side. "+
+		"p50, p99: redis-benchmark's `--csv` columns `p50_latency_ms`, `p99_latency_ms`. A request is one command: an MGET of 10 keys is one request.", loadTick, 100*busyShare, loadTick, window)
 	fallback := "no fallback was needed"
 	if rep.cpuFallbacks > 0 {
 		fallback = fmt.Sprintf("%d process-runs fell back to `/proc/<pid>/stat` utime+stime (clock ticks) because a thread exited mid-run", rep.cpuFallbacks)
@@ -175,8 +182,8 @@ func (rep report) markdown() string {
 
 	p("<details><summary>Every measured run</summary>")
 	p("")
-	p("| scenario | round | side | -n | req/s | p50 ms | p99 ms | proxy µs/req | backend µs/req | redis-benchmark µs/req | hits | other CPUs |")
-	p("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	p("| scenario | round | side | -n | load s | req/s | redis-benchmark req/s | p50 ms | p99 ms | proxy µs/req | backend µs/req | redis-benchmark µs/req | hits | other CPUs |")
+	p("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, res := range rep.results {
 		runs := slices.Concat(res.direct, res.proxy)
 		slices.SortStableFunc(runs, func(a, b runResult) int { return a.round - b.round })
@@ -188,8 +195,12 @@ func (rep report) markdown() string {
 			if h := r.hitRatio(); res.sc.reads && h >= 0 {
 				hit = fmt.Sprintf("%.0f%%", 100*h)
 			}
-			p("| %s | %d | %s | %d | %.0f | %.3f | %.3f | %s | %.2f | %.2f | %s | %.2f |",
-				res.sc.name, r.round, r.side, r.n, r.rps, r.p50, r.p99, px, backendUs(r), r.perReq(r.benchCPU), hit, r.others)
+			load := "—"
+			if r.load > 0 {
+				load = fmt.Sprintf("%.3f", r.load.Seconds())
+			}
+			p("| %s | %d | %s | %d | %s | %.0f | %.0f | %.3f | %.3f | %s | %.2f | %.2f | %s | %.2f |",
+				res.sc.name, r.round, r.side, r.n, load, r.rps, r.benchRPS, r.p50, r.p99, px, backendUs(r), r.perReq(r.benchCPU), hit, r.others)
 		}
 	}
 	p("")
