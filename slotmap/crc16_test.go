@@ -20,6 +20,20 @@ func TestCRC16Vectors(t *testing.T) {
 	}
 }
 
+// Two bytes at a time and the odd byte at the end agree with the bitwise
+// definition at every length.
+func TestCRC16Lengths(t *testing.T) {
+	b := make([]byte, 70)
+	for i := range b {
+		b[i] = byte(i*151 + 7)
+	}
+	for n := range len(b) + 1 {
+		if got, want := CRC16(b[:n]), bitwiseCRC16(b[:n]); got != want {
+			t.Errorf("CRC16 of %d bytes = %#04x, bitwise %#04x", n, got, want)
+		}
+	}
+}
+
 func TestSlot(t *testing.T) {
 	tests := []struct {
 		key  string
@@ -57,8 +71,13 @@ func slowSlot(key []byte) uint16 {
 			key = key[s+1 : s+1+e]
 		}
 	}
+	return bitwiseCRC16(key) & (NumSlots - 1)
+}
+
+// bitwiseCRC16 is CRC16-CCITT (XMODEM) one bit at a time.
+func bitwiseCRC16(b []byte) uint16 {
 	var crc uint16
-	for _, c := range key {
+	for _, c := range b {
 		crc ^= uint16(c) << 8
 		for range 8 {
 			if crc&0x8000 != 0 {
@@ -68,7 +87,7 @@ func slowSlot(key []byte) uint16 {
 			}
 		}
 	}
-	return crc & (NumSlots - 1)
+	return crc
 }
 
 func FuzzSlot(f *testing.F) {
