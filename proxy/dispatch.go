@@ -60,8 +60,22 @@ func kindOf(c *Command) kind {
 }
 
 // handle answers or routes one command, in the order of the batch.
+// lookup is Table.Lookup, remembering the last name found.
+func (s *session) lookup(name []byte) *Command {
+	t := s.srv.commands()
+	if t == s.lastTable && string(name) == string(s.lastName[:s.lastLen]) {
+		return s.lastCmd
+	}
+	cmd := t.Lookup(name)
+	if cmd != nil && len(name) <= len(s.lastName) {
+		s.lastLen = copy(s.lastName[:], name)
+		s.lastCmd, s.lastTable = cmd, t
+	}
+	return cmd
+}
+
 func (s *session) handle(args [][]byte, raw []byte) {
-	cmd := s.srv.commands().Lookup(args[0])
+	cmd := s.lookup(args[0])
 	if cmd == nil {
 		s.replyError(unknownCommand(args))
 		return

@@ -81,6 +81,14 @@ type batch struct {
 
 	slotParts map[uint16]int32 // scratch for split: slot -> part
 
+	// The last command name looked up, as the client spelled it, and what
+	// it found in which table: a pipeline mostly repeats one command, and
+	// comparing a few bytes is cheaper than lower-casing and hashing them.
+	lastName  [16]byte
+	lastLen   int
+	lastCmd   *Command
+	lastTable *Table
+
 	// table is the slot table the whole batch is routed by, so that a
 	// table change in the middle of it cannot send a later command to a
 	// new owner before an earlier one, sent to the old, follows its MOVED.
