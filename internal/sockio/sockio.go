@@ -28,6 +28,9 @@ func Read(fd uintptr, b []byte) (int, error) {
 		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 		switch e {
 		case 0:
+			if n > 0 {
+				raceWrite(b[:n])
+			}
 			return int(n), nil
 		case syscall.EINTR:
 			continue
@@ -42,6 +45,7 @@ func Write(fd uintptr, b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
+	raceRead(b)
 	for {
 		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 		switch e {
