@@ -3,6 +3,7 @@ package router
 import (
 	"io"
 	"net"
+	"os"
 	"syscall"
 
 	"github.com/slotproxy/slotproxy/internal/sockio"
@@ -64,6 +65,8 @@ func (s *socket) readReady(fd uintptr) bool {
 		return false
 	case err == nil && n == 0:
 		err = io.EOF
+	case err != nil:
+		err = s.opError("read", err)
 	}
 	s.readN, s.readErr = n, err
 	return true
@@ -91,10 +94,21 @@ func (s *socket) writeReady(fd uintptr) bool {
 			return false
 		}
 		if err != nil {
-			s.writeErr = err
+			s.writeErr = s.opError("write", err)
+			return true
+		}
+		if n == 0 { // never from TCP; not a reason to spin
+			s.writeErr = io.ErrUnexpectedEOF
 			return true
 		}
 		s.writeB = s.writeB[n:]
 	}
 	return true
+}
+
+// opError dresses a system call's error as net.Conn's would be
+// ("read tcp 127.0.0.1:50000->127.0.0.1:7000: connection reset by peer"),
+// for the logs and the errors clients get.
+func (s *socket) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: s.nc.LocalAddr(), Addr: s.nc.RemoteAddr(), Err: os.NewSyscallError(op, err)}
 }
