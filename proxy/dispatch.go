@@ -59,7 +59,6 @@ func kindOf(c *Command) kind {
 	return kindForward
 }
 
-// handle answers or routes one command, in the order of the batch.
 // lookup is Table.Lookup, remembering the last name found.
 func (s *session) lookup(name []byte) *Command {
 	t := s.srv.commands()
@@ -74,6 +73,7 @@ func (s *session) lookup(name []byte) *Command {
 	return cmd
 }
 
+// handle answers or routes one command, in the order of the batch.
 func (s *session) handle(args [][]byte, raw []byte) {
 	cmd := s.lookup(args[0])
 	if cmd == nil {

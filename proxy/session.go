@@ -248,6 +248,7 @@ func (s *session) releaseBuffers() {
 			putBuffer(s.wbuf)
 			s.wbuf = nil
 		}
+		s.lastCmd, s.lastTable = nil, nil // no old command table kept alive in the pool
 		batchPool.Put(s.batch)
 		s.batch = nil
 	}
