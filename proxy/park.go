@@ -3,7 +3,9 @@ package proxy
 import (
 	"errors"
 	"os"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -135,7 +137,38 @@ func (p *parker) closeFDs() {
 	syscall.Close(p.epfd)
 }
 
-// sweep makes sessions idle for IdleParkAfter leave their read, to park.
+// returnMemoryAfter is how far the number of session goroutines, or of
+// clients, must fall from its peak (and by at least half) for the sweeper
+// to hand the freed memory back to the OS at once.
+const returnMemoryAfter = 256
+
+// peakGauge is a count that also remembers its peak since fell last
+// looked.
+type peakGauge struct {
+	cur, peak atomic.Int64
+}
+
+func (g *peakGauge) add(d int64) int64 {
+	n := g.cur.Add(d)
+	for d > 0 {
+		p := g.peak.Load()
+		if n <= p || g.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	return n
+}
+
+// fell reports whether the count fell far from its peak since the last
+// call, and starts a new peak from the current count.
+func (g *peakGauge) fell() bool {
+	n := g.cur.Load()
+	peak := g.peak.Swap(n)
+	return peak-n >= returnMemoryAfter && n <= peak/2
+}
+
+// sweep makes sessions idle for IdleParkAfter leave their read, to park,
+// and returns memory to the OS after many sessions parked or ended.
 func (s *Server) sweep(stop <-chan struct{}) {
 	after := s.opts.IdleParkAfter
 	tick := time.NewTicker(after / 4)
@@ -145,6 +178,13 @@ func (s *Server) sweep(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case now := <-tick.C:
+			// Many sessions parked or ended: their goroutines' stacks
+			// and buffers stay with the runtime until a GC, which a
+			// proxy that allocates nothing per request may not run for
+			// minutes.
+			if s.serving.fell() || s.clients.fell() {
+				debug.FreeOSMemory()
+			}
 			limit := now.Add(-after).UnixNano()
 			s.mu.Lock()
 			for sess := range s.sessions {

@@ -61,7 +61,7 @@ type Server struct {
 	router *router.Router
 	table  atomic.Pointer[Table]
 
-	clients atomic.Int64
+	clients peakGauge // connected clients
 	lastID  atomic.Uint64
 
 	mu        sync.Mutex
@@ -73,6 +73,7 @@ type Server struct {
 	parker    *parker // nil where epoll is not available
 	parkedN   atomic.Int64
 	stopSweep chan struct{}
+	serving   peakGauge // session goroutines running
 }
 
 // New returns a Server that routes through rt, with the built-in command
@@ -139,8 +140,8 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 func (s *Server) start(nc net.Conn) {
-	if s.clients.Add(1) > int64(s.opts.MaxClients) {
-		s.clients.Add(-1)
+	if s.clients.add(1) > int64(s.opts.MaxClients) {
+		s.clients.add(-1)
 		s.opts.Logger.Warn("client refused", "reason", "max_clients", "remote", nc.RemoteAddr())
 		nc.Write(appendError(nil, msgMaxClients))
 		nc.Close()
@@ -150,7 +151,7 @@ func (s *Server) start(nc net.Conn) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		s.clients.Add(-1)
+		s.clients.add(-1)
 		nc.Close()
 		return
 	}
@@ -166,6 +167,8 @@ func (s *Server) start(nc net.Conn) {
 // serveClient runs one session until it ends or parks; its own function so
 // stack traces name it.
 func (s *Server) serveClient(sess *session) {
+	s.serving.add(1)
+	defer s.serving.add(-1)
 	for {
 		err := sess.serve()
 		if err != errPark {
@@ -182,7 +185,7 @@ func (s *Server) serveClient(sess *session) {
 	s.mu.Lock()
 	delete(s.sessions, sess)
 	s.mu.Unlock()
-	s.clients.Add(-1)
+	s.clients.add(-1)
 	s.wg.Done()
 }
 
@@ -193,7 +196,7 @@ func (s *Server) isClosed() bool {
 }
 
 // Clients returns the number of connected clients.
-func (s *Server) Clients() int { return int(s.clients.Load()) }
+func (s *Server) Clients() int { return int(s.clients.cur.Load()) }
 
 // Close stops the listeners and disconnects every client at once. Replies
 // not written yet are lost; Shutdown is the gentle way.
