@@ -10,6 +10,10 @@ import (
 	"time"
 )
 
+// parkedAfter is how long served connections are left idle before the
+// parked figure is read: slotproxy's 10 s idle limit and two sweeps.
+const parkedAfter = 15 * time.Second
+
 // memory holds the proxy's resident set sizes, in KiB (VmRSS).
 type memory struct {
 	idleKiB      int64 // benchmark proxy, ready, before any load
@@ -22,6 +26,7 @@ type memory struct {
 	freshIdleKiB  int64 // fresh proxy, ready, nothing connected
 	connectedKiB  int64 // conns idle client connections accepted, nothing sent
 	pingedKiB     int64 // after one PING/PONG on each of them, idle again
+	parkedKiB     int64 // the same, once the proxy has parked them
 	afterCloseKiB int64 // all closed again
 }
 
@@ -67,6 +72,14 @@ func idleConnTest(ctx context.Context, cfg config, seed, logPath string, mem *me
 		return err
 	}
 	if mem.pingedKiB, err = stableRSS(ctx, pid); err != nil {
+		return err
+	}
+	// slotproxy parks a session idle for 10 s (its goroutine ends) and
+	// its sweeper, every 2.5 s, then hands the memory back to the OS.
+	if err := sleepCtx(ctx, parkedAfter); err != nil {
+		return err
+	}
+	if mem.parkedKiB, err = stableRSS(ctx, pid); err != nil {
 		return err
 	}
 

@@ -168,8 +168,9 @@ func (rep report) markdown() string {
 		n := float64(rep.mem.conns)
 		p("- %d idle client connections (plain TCP connects by the bench, nothing sent; read once the proxy holds them all and RSS is stable), on a freshly started proxy: %s idle → %s: **%.1f KiB per connection**",
 			rep.mem.conns, mib(rep.mem.freshIdleKiB), mib(rep.mem.connectedKiB), float64(rep.mem.connectedKiB-rep.mem.freshIdleKiB)/n)
-		p("- the same connections after one PING each (as a pooled connection that has served once): %s: %.1f KiB per connection; after closing them all: %s",
-			mib(rep.mem.pingedKiB), float64(rep.mem.pingedKiB-rep.mem.freshIdleKiB)/n, mib(rep.mem.afterCloseKiB))
+		p("- the same connections after one PING each (as a pooled connection that has served once): %s: %.1f KiB per connection; %v later, parked again: %s: **%.1f KiB per connection**; after closing them all: %s",
+			mib(rep.mem.pingedKiB), float64(rep.mem.pingedKiB-rep.mem.freshIdleKiB)/n,
+			parkedAfter, mib(rep.mem.parkedKiB), float64(rep.mem.parkedKiB-rep.mem.freshIdleKiB)/n, mib(rep.mem.afterCloseKiB))
 	}
 	p("")
 	rev := m.revision
