@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slotproxy/slotproxy/internal/clustertest"
 	"github.com/slotproxy/slotproxy/router"
 	"github.com/slotproxy/slotproxy/slotmap"
 )
@@ -76,20 +77,7 @@ func benchProxyOver(b *testing.B, tcp bool) net.Conn {
 		if !tcp {
 			return net.Pipe()
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer ln.Close()
-		near, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			b.Fatal(err)
-		}
-		far, err := ln.Accept()
-		if err != nil {
-			b.Fatal(err)
-		}
-		return near, far
+		return clustertest.TCPPair(b)
 	}
 	table, err := slotmap.BuildTable([]slotmap.Assignment{
 		{Master: slotmap.Node{Addr: "m0:1"}, Ranges: []slotmap.SlotRange{{Start: 0, End: 5460}}},

@@ -7,31 +7,14 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-)
 
-func tcpPair(t *testing.T) (near, far *net.TCPConn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s.(*net.TCPConn)
-}
+	"github.com/slotproxy/slotproxy/internal/clustertest"
+)
 
 // The raw socket reads and writes as net.Conn does: bytes, io.EOF when the
 // peer closes, and errors worded like net.Conn's.
 func TestSocket(t *testing.T) {
-	near, far := tcpPair(t)
+	near, far := clustertest.TCPPair(t)
 	s := newSocket(near)
 	if s.raw == nil {
 		t.Fatal("a TCP connection should use the raw path")
@@ -54,7 +37,7 @@ func TestSocket(t *testing.T) {
 	}
 
 	// A reset (the peer closes with linger 0) reads as ECONNRESET.
-	near2, far2 := tcpPair(t)
+	near2, far2 := clustertest.TCPPair(t)
 	s2 := newSocket(near2)
 	far2.SetLinger(0)
 	far2.Close()
@@ -67,7 +50,7 @@ func TestSocket(t *testing.T) {
 	}
 
 	// Closing the connection ends a read that waits.
-	near3, _ := tcpPair(t)
+	near3, _ := clustertest.TCPPair(t)
 	s3 := newSocket(near3)
 	done := make(chan error, 1)
 	go func() { _, err := s3.read(buf[:]); done <- err }()

@@ -5,28 +5,9 @@ import (
 	"net"
 	"syscall"
 	"testing"
-)
 
-// tcpPair returns both ends of a loopback TCP connection. Go's sockets are
-// non-blocking, as Read and Write require.
-func tcpPair(t *testing.T) (a, b *net.TCPConn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s.(*net.TCPConn)
-}
+	"github.com/slotproxy/slotproxy/internal/clustertest"
+)
 
 // on runs f with the connection's descriptor.
 func on(t *testing.T, c *net.TCPConn, f func(fd uintptr)) {
@@ -41,7 +22,7 @@ func on(t *testing.T, c *net.TCPConn, f func(fd uintptr)) {
 }
 
 func TestReadWrite(t *testing.T) {
-	a, b := tcpPair(t)
+	a, b := clustertest.TCPPair(t)
 	buf := make([]byte, 64)
 
 	on(t, b, func(fd uintptr) {
@@ -104,7 +85,7 @@ func TestReadWrite(t *testing.T) {
 // A full socket takes part of a write, then nothing: EAGAIN, never a
 // blocked thread.
 func TestWriteFull(t *testing.T) {
-	a, b := tcpPair(t)
+	a, b := clustertest.TCPPair(t)
 	if err := a.SetWriteBuffer(4096); err != nil {
 		t.Fatal(err)
 	}
