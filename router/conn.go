@@ -1,7 +1,6 @@
 package router
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -102,8 +101,8 @@ func (c *conn) dial() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.Password != "" {
-		if err := auth(nc, o.Username, o.Password, o.DialTimeout+o.ReadTimeout); err != nil {
+	if o.Password != "" || c.p.resp3 {
+		if err := handshake(nc, o.Username, o.Password, c.p.resp3, o.DialTimeout+o.ReadTimeout); err != nil {
 			nc.Close()
 			return nil, err
 		}
@@ -111,12 +110,21 @@ func (c *conn) dial() (net.Conn, error) {
 	return nc, nil
 }
 
-// auth authenticates a fresh connection before it carries any traffic.
-func auth(nc net.Conn, user, pass string, timeout time.Duration) error {
+// handshake authenticates a fresh connection, and for a RESP3 pool
+// switches it to RESP3 with HELLO 3, before it carries any traffic.
+func handshake(nc net.Conn, user, pass string, resp3 bool, timeout time.Duration) error {
 	var cmd []byte
-	if user != "" {
+	switch {
+	case resp3 && pass != "":
+		if user == "" {
+			user = "default"
+		}
+		cmd = appendCommand(nil, "HELLO", "3", "AUTH", user, pass)
+	case resp3:
+		cmd = appendCommand(nil, "HELLO", "3")
+	case user != "":
 		cmd = appendCommand(nil, "AUTH", user, pass)
-	} else {
+	default:
 		cmd = appendCommand(nil, "AUTH", pass)
 	}
 	nc.SetDeadline(time.Now().Add(timeout))
@@ -124,12 +132,35 @@ func auth(nc net.Conn, user, pass string, timeout time.Duration) error {
 	if _, err := nc.Write(cmd); err != nil {
 		return err
 	}
-	line, err := bufio.NewReaderSize(nc, 512).ReadSlice('\n')
-	if err != nil {
-		return err
+	// HELLO's reply is a map of a few hundred bytes; frame it whole so
+	// that nothing of it is left for the first request.
+	buf := make([]byte, 0, 1024)
+	for {
+		if len(buf) == cap(buf) {
+			if len(buf) >= 64<<10 {
+				return fmt.Errorf("%w: handshake reply too long", ErrProtocol)
+			}
+			buf = append(buf, make([]byte, len(buf))...)[:len(buf)]
+		}
+		n, err := nc.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if size, serr := ScanReply(buf); serr != nil {
+			return serr
+		} else if size > 0 {
+			if size != len(buf) {
+				return fmt.Errorf("%w: bytes after the handshake reply", ErrProtocol)
+			}
+			break
+		}
+		if err != nil {
+			return err
+		}
 	}
-	if !bytes.HasPrefix(line, []byte("+OK")) {
-		return fmt.Errorf("%w: %s", ErrAuth, bytes.TrimSpace(line))
+	if buf[0] == '-' {
+		return fmt.Errorf("%w: %s", ErrAuth, bytes.TrimSpace(buf[1:]))
+	}
+	if !resp3 && !bytes.HasPrefix(buf, []byte("+OK")) {
+		return fmt.Errorf("%w: %s", ErrAuth, bytes.TrimSpace(buf))
 	}
 	return nil
 }
@@ -179,8 +210,8 @@ func (c *conn) writeLoop(sock *socket) {
 		// FIFO: build the bytes first.
 		buf = buf[:0]
 		for _, r := range batch {
-			if r.asking {
-				buf = append(buf, askingCmd...)
+			if r.preN > 0 {
+				buf = append(buf, r.pre...)
 			}
 			buf = append(buf, r.Raw...)
 		}
@@ -205,10 +236,10 @@ func (c *conn) writeLoop(sock *socket) {
 			c.progress.Store(time.Now().UnixNano())
 		}
 		for _, r := range batch {
-			if r.asking {
+			for ; r.preN > 0; r.preN-- {
 				c.fifo.push(nil)
-				r.asking = false
 			}
+			r.pre = nil
 			c.fifo.push(r)
 		}
 		clear(batch)
@@ -287,7 +318,7 @@ func (c *conn) deliver(reply []byte) error {
 		return fmt.Errorf("%w: reply from %s without a request", ErrProtocol, c.p.addr)
 	}
 	if r == nil {
-		return nil // the reply to ASKING; the command's own reply follows
+		return nil // the reply to ASKING or a script load; the command's own reply follows
 	}
 	if reply[0] == '-' && c.p.rt.redirect(r, reply, c.p.addr) {
 		return nil

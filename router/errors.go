@@ -17,7 +17,8 @@ var (
 // The error replies the proxy gives of its own. They follow redis-server's
 // style (an error code word, then text) so clients classify them as usual.
 const (
-	msgNoTable      = "CLUSTERDOWN The cluster is down (slotproxy has no slot table yet)"
+	// MsgNoTable is the reply to a request made before any slot table.
+	MsgNoTable      = "CLUSTERDOWN The cluster is down (slotproxy has no slot table yet)"
 	msgSlotDown     = "CLUSTERDOWN Hash slot not served"
 	msgConnLost     = "ERR slotproxy: backend connection lost; the command may or may not have run"
 	msgTooManyMoves = "ERR slotproxy: too many redirections"

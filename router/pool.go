@@ -14,6 +14,7 @@ import (
 type pool struct {
 	rt    *Router
 	addr  string
+	resp3 bool // connections say HELLO 3 first
 	conns []atomic.Pointer[conn]
 
 	mu      sync.Mutex
@@ -28,10 +29,11 @@ const (
 	maxDialBackoff = time.Second
 )
 
-func newPool(rt *Router, addr string) *pool {
+func newPool(rt *Router, k poolKey) *pool {
 	return &pool{
 		rt:      rt,
-		addr:    addr,
+		addr:    k.addr,
+		resp3:   k.resp3,
 		conns:   make([]atomic.Pointer[conn], rt.opts.ConnsPerNode),
 		backoff: minDialBackoff,
 	}

@@ -24,11 +24,19 @@ func (rt *Router) redirect(r *Request, reply []byte, from string) bool {
 		}
 		r.redirects++
 		if ask {
-			r.asking = true
+			r.pre, r.preN = askingCmd, 1
 		} else {
 			rt.slots.Patch(slot, addr)
 		}
 		r.target = addr
+		rt.route(r)
+		return true
+	case r.Script != nil && bytes.HasPrefix(reply, []byte("-NOSCRIPT")):
+		// Loaded where it ran before, not on this node: load it here
+		// and run it again, once.
+		r.pre, r.preN = r.Script, 1
+		r.Script = nil
+		r.target = from
 		rt.route(r)
 		return true
 	case bytes.HasPrefix(reply, []byte("-TRYAGAIN")):

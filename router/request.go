@@ -40,6 +40,20 @@ type Request struct {
 	Affinity uint32
 	// Done is told when Reply is ready.
 	Done Completer
+	// Node, when set, is the address of the node that must serve the
+	// request, whatever its slot: the proxy's own commands sent to every
+	// master. Retries go to the same node.
+	Node string
+	// RESP3 sends the request over connections that speak RESP3 (HELLO 3
+	// at connect), for a client that does: replies are forwarded as they
+	// are, never translated.
+	RESP3 bool
+	// Script, when set, is a command that makes the node know the script
+	// the request runs (SCRIPT LOAD body). On a NOSCRIPT reply it is sent
+	// right before the request, once, on the same connection: a master
+	// promoted by a failover, or given the slot by a reshard, has an empty
+	// script cache.
+	Script []byte
 
 	// Reply holds the master's reply, byte for byte, or an error reply of
 	// the proxy's own when the request failed. Its storage is reused by
@@ -48,7 +62,8 @@ type Request struct {
 
 	table     *slotmap.Table // the table to route by; nil: the current one
 	target    string         // a node forced by a redirect, for the next send only
-	asking    bool           // send ASKING first (an ASK redirect)
+	pre       []byte         // commands sent right before this one: ASKING, a script load
+	preN      int            // how many commands pre holds; their replies are dropped
 	redirects int            // MOVED/ASK followed so far
 	attempts  int            // sends that failed before a reply
 	deadline  time.Time      // when TRYAGAIN/CLUSTERDOWN/unreachable retries stop
@@ -57,7 +72,7 @@ type Request struct {
 // reset prepares r for a new Do.
 func (r *Request) reset() {
 	r.target = ""
-	r.asking = false
+	r.pre, r.preN = nil, 0
 	r.redirects = 0
 	r.attempts = 0
 	r.deadline = time.Time{}

@@ -77,7 +77,7 @@ type Router struct {
 	closed atomic.Bool
 
 	mu    sync.Mutex
-	pools map[string]*pool // by node address
+	pools map[poolKey]*pool
 
 	retries retries
 
@@ -85,11 +85,19 @@ type Router struct {
 	done chan struct{}
 }
 
+// poolKey names a pool: a node, and the protocol its connections speak.
+// RESP2 and RESP3 clients never share a connection, so that every reply is
+// forwarded in the protocol its client asked for.
+type poolKey struct {
+	addr  string
+	resp3 bool
+}
+
 // routes resolves a slot table's shard indexes to pools; it is rebuilt
 // whenever the table pointer changes, so the hot path needs no map lookup.
 type routes struct {
 	table *slotmap.Table
-	pools []*pool // pools[i] serves table.Shards()[i]
+	pools [2][]*pool // pools[proto][i] serves table.Shards()[i]; proto 1 is RESP3
 	// prev is the routes of the table before, kept because a batch is
 	// routed by the table of its start: while the table changes, batches
 	// on the old and the new one interleave.
@@ -116,7 +124,7 @@ func New(slots *slotmap.Map, opts Options) *Router {
 	rt := &Router{
 		opts:    opts,
 		slots:   slots,
-		pools:   make(map[string]*pool),
+		pools:   make(map[poolKey]*pool),
 		retries: retries{queues: make(map[uint32]*retryQueue)},
 		stop:    cancel,
 		done:    make(chan struct{}),
@@ -147,9 +155,13 @@ func (rt *Router) route(r *Request) {
 		return
 	}
 	if r.target != "" {
-		p := rt.pool(r.target)
+		p := rt.pool(poolKey{r.target, r.RESP3})
 		r.target = ""
 		p.send(r)
+		return
+	}
+	if r.Node != "" {
+		rt.pool(poolKey{r.Node, r.RESP3}).send(r)
 		return
 	}
 	t := r.table
@@ -157,16 +169,20 @@ func (rt *Router) route(r *Request) {
 		t = rt.slots.Table()
 	}
 	if t == nil {
-		r.fail(msgNoTable)
+		r.fail(MsgNoTable)
 		return
 	}
 	rs := rt.routesFor(t)
-	if len(rs.pools) == 0 {
+	pools := rs.pools[0]
+	if r.RESP3 {
+		pools = rs.pools[1]
+	}
+	if len(pools) == 0 {
 		rt.retry(r, msgSlotDown)
 		return
 	}
 	if r.Slot == NoSlot {
-		rs.pools[int(rt.rr.Add(1)%uint32(len(rs.pools)))].send(r)
+		pools[int(rt.rr.Add(1)%uint32(len(pools)))].send(r)
 		return
 	}
 	i := t.ShardIndex(uint16(r.Slot))
@@ -175,7 +191,7 @@ func (rt *Router) route(r *Request) {
 		rt.retry(r, msgSlotDown)
 		return
 	}
-	rs.pools[i].send(r)
+	pools[i].send(r)
 }
 
 func (rt *Router) routesFor(t *slotmap.Table) *routes {
@@ -188,9 +204,12 @@ func (rt *Router) routesFor(t *slotmap.Table) *routes {
 	if rs := cur.lookup(t); rs != nil {
 		return rs
 	}
-	rs := &routes{table: t, pools: make([]*pool, len(t.Shards()))}
-	for i, s := range t.Shards() {
-		rs.pools[i] = rt.poolLocked(s.Master.Addr)
+	rs := &routes{table: t}
+	for proto := range rs.pools {
+		rs.pools[proto] = make([]*pool, len(t.Shards()))
+		for i, s := range t.Shards() {
+			rs.pools[proto][i] = rt.poolLocked(poolKey{s.Master.Addr, proto == 1})
+		}
 	}
 	if t != rt.slots.Table() {
 		// An old table, from a batch that started before the change:
@@ -204,18 +223,19 @@ func (rt *Router) routesFor(t *slotmap.Table) *routes {
 	return rs
 }
 
-func (rt *Router) pool(addr string) *pool {
+func (rt *Router) pool(k poolKey) *pool {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	return rt.poolLocked(addr)
+	return rt.poolLocked(k)
 }
 
-// poolLocked returns the pool of addr, creating it. rt.mu must be held.
-func (rt *Router) poolLocked(addr string) *pool {
-	p := rt.pools[addr]
+// poolLocked returns the pool of k, creating it. rt.mu must be held. A
+// pool dials nothing until its first request.
+func (rt *Router) poolLocked(k poolKey) *pool {
+	p := rt.pools[k]
 	if p == nil {
-		p = newPool(rt, addr)
-		rt.pools[addr] = p
+		p = newPool(rt, k)
+		rt.pools[k] = p
 	}
 	return p
 }
