@@ -178,8 +178,44 @@ func (t *Table) Merge(live *Table) *Table {
 var builtinReply []byte
 
 // Builtin returns the table parsed from the embedded COMMAND reply of
-// redis-server 7.0.15. It is parsed once; the result is shared.
+// redis-server 7.0.15, with the commands the proxy answers itself that
+// server does not have. It is parsed once; the result is shared.
 func Builtin() *Table { return builtinTable() }
+
+// proxySubcommands are subcommands the proxy answers that a Redis 7.0
+// backend does not know (they came with 7.2), so that clients which send
+// them at connect (CLIENT SETINFO) are answered whatever the backends are.
+var proxySubcommands = []*Command{
+	{Name: "client|setinfo", Arity: 4, Flags: CmdNoScript | CmdLoading | CmdStale},
+	{Name: "client|no-touch", Arity: 3, Flags: CmdNoScript | CmdLoading | CmdStale},
+}
+
+// withProxyCommands returns t with proxySubcommands added where missing.
+// t is not modified: the containers that change are copied.
+func withProxyCommands(t *Table) *Table {
+	out := &Table{cmds: make(map[string]*Command, len(t.cmds)), maxLen: t.maxLen}
+	for name, c := range t.cmds {
+		out.cmds[name] = c
+	}
+	for _, sub := range proxySubcommands {
+		container, short, _ := strings.Cut(sub.Name, "|")
+		c := out.cmds[container]
+		if c == nil || c.Sub[short] != nil {
+			continue
+		}
+		cp := *c
+		cp.Sub = make(map[string]*Command, len(c.Sub)+1)
+		for k, v := range c.Sub {
+			cp.Sub[k] = v
+		}
+		sc := *sub
+		sc.kind = kindOf(&sc)
+		cp.Sub[short] = &sc
+		cp.subMaxLen = max(cp.subMaxLen, len(short))
+		out.cmds[container] = &cp
+	}
+	return out
+}
 
 var builtinTable = sync.OnceValue(func() *Table {
 	t, err := ParseCommandReply(builtinReply)
@@ -188,7 +224,7 @@ var builtinTable = sync.OnceValue(func() *Table {
 		// defect, not something a client or a server can cause.
 		panic("proxy: embedded command_table.resp: " + err.Error())
 	}
-	return t
+	return withProxyCommands(t)
 })
 
 // ErrCommandReply is returned, wrapped, for a COMMAND reply that cannot be

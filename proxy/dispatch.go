@@ -18,45 +18,100 @@ const (
 	kindForward kind = iota
 	// kindLocal: answered by the proxy itself.
 	kindLocal
-	// kindUnsupported: refused for now. These commands either hold a
-	// connection (transactions, Pub/Sub, blocking), span the whole
-	// keyspace, or would change the state of a connection that other
-	// clients share.
+	// kindAll: sent to every master, the replies merged into one.
+	kindAll
+	// kindScript: routed by its keys like kindForward, and the proxy
+	// remembers or re-loads the script it runs.
+	kindScript
+	// kindSlotArg: routed to the master of the slot its argument names
+	// (CLUSTER COUNTKEYSINSLOT, GETKEYSINSLOT).
+	kindSlotArg
+	// kindUnsupported: refused, with the reason in unsupported.
 	kindUnsupported
 )
 
+// kinds says how the commands that are not simply routed are served, by
+// name, a subcommand as "container|sub". A container's entry covers the
+// subcommands that have none of their own.
 var kinds = map[string]kind{
 	"ping": kindLocal, "echo": kindLocal, "quit": kindLocal, "select": kindLocal,
-	"auth": kindLocal, "hello": kindLocal, "reset": kindLocal, "client": kindLocal,
-	"readonly": kindLocal, "readwrite": kindLocal,
+	"auth": kindLocal, "hello": kindLocal, "reset": kindLocal,
+	"readonly": kindLocal, "readwrite": kindLocal, "role": kindLocal,
+	"client|setname": kindLocal, "client|getname": kindLocal, "client|id": kindLocal,
+	"client|info": kindLocal, "client|list": kindLocal, "client|kill": kindLocal,
+	"client|no-evict": kindLocal, "client|no-touch": kindLocal, "client|reply": kindLocal,
+	"client|setinfo": kindLocal, "client|tracking": kindLocal, "client|trackinginfo": kindLocal,
+	"client|getredir": kindLocal, "client|caching": kindLocal,
+	"cluster": kindLocal, "cluster|countkeysinslot": kindSlotArg, "cluster|getkeysinslot": kindSlotArg,
+	"config|set": kindLocal,
+	"scan":       kindLocal, "randomkey": kindLocal, "info": kindLocal, "wait": kindLocal,
+
+	"keys": kindAll, "dbsize": kindAll, "flushall": kindAll, "flushdb": kindAll,
+	"script|load": kindAll, "script|exists": kindAll, "script|flush": kindAll, "script|kill": kindAll,
+	"function|load": kindAll, "function|delete": kindAll, "function|flush": kindAll,
+	"function|restore": kindAll, "function|kill": kindAll,
+	"lastsave": kindAll, "save": kindAll, "bgsave": kindAll, "bgrewriteaof": kindAll,
+
+	"eval": kindScript, "evalsha": kindScript, "eval_ro": kindScript, "evalsha_ro": kindScript,
 
 	"multi": kindUnsupported, "exec": kindUnsupported, "discard": kindUnsupported,
 	"watch": kindUnsupported, "unwatch": kindUnsupported,
 	"subscribe": kindUnsupported, "psubscribe": kindUnsupported, "ssubscribe": kindUnsupported,
 	"unsubscribe": kindUnsupported, "punsubscribe": kindUnsupported, "sunsubscribe": kindUnsupported,
 	"monitor": kindUnsupported, "sync": kindUnsupported, "psync": kindUnsupported,
-	"replconf": kindUnsupported, "asking": kindUnsupported, "wait": kindUnsupported,
-	"waitaof": kindUnsupported, "keys": kindUnsupported, "scan": kindUnsupported,
-	"dbsize": kindUnsupported, "flushall": kindUnsupported, "flushdb": kindUnsupported,
-	"randomkey": kindUnsupported, "script": kindUnsupported, "function": kindUnsupported,
-	"swapdb": kindUnsupported, "shutdown": kindUnsupported, "debug": kindUnsupported,
-	"failover": kindUnsupported, "replicaof": kindUnsupported, "slaveof": kindUnsupported,
+	"replconf": kindUnsupported, "asking": kindUnsupported, "waitaof": kindUnsupported,
+	"shutdown": kindUnsupported, "debug": kindUnsupported, "failover": kindUnsupported,
+	"replicaof": kindUnsupported, "slaveof": kindUnsupported, "module": kindUnsupported,
+	"client|pause": kindUnsupported, "client|unpause": kindUnsupported, "client|unblock": kindUnsupported,
+	"config|resetstat": kindUnsupported, "config|rewrite": kindUnsupported,
+	"acl|setuser": kindUnsupported, "acl|deluser": kindUnsupported, "acl|load": kindUnsupported,
+	"acl|save": kindUnsupported, "acl|log": kindUnsupported, "script|debug": kindUnsupported,
 }
 
-// kindOf classifies a command, a subcommand by its container's name. It
-// runs once per command when a table is built.
+// unsupported gives the reason a command is refused for good, for the
+// error reply and the command reference, by the name in kinds. Commands
+// without one (transactions, Pub/Sub, blocking commands, MONITOR, WAITAOF)
+// hold a backend connection, which is still to come.
+var unsupported = map[string]string{
+	"sync": "replication is between cluster nodes", "psync": "replication is between cluster nodes",
+	"replconf": "replication is between cluster nodes", "asking": "redirections are the proxy's business",
+	"shutdown": "it would stop a cluster node", "debug": "it acts on one cluster node",
+	"failover": "failover is a cluster operation", "replicaof": "replication is a cluster operation",
+	"slaveof": "replication is a cluster operation", "module": "modules are loaded on the nodes",
+	"client|pause":     "it would pause a node for every client",
+	"client|unpause":   "it would pause a node for every client",
+	"config|resetstat": "it acts on the nodes' own statistics", "config|rewrite": "it acts on the nodes' own files",
+	"acl|setuser": "ACL users are managed on the nodes", "acl|deluser": "ACL users are managed on the nodes",
+	"acl|load": "ACL users are managed on the nodes", "acl|save": "ACL users are managed on the nodes",
+	"acl|log": "ACL users are managed on the nodes", "script|debug": "it would hold a backend connection",
+}
+
+// kindOf classifies a command, a subcommand by its own name first, then
+// by its container's. It runs once per command when a table is built.
 func kindOf(c *Command) kind {
+	if k, ok := kinds[c.Name]; ok {
+		return k
+	}
 	name := c.Name
 	if i := strings.IndexByte(name, '|'); i >= 0 {
-		name = name[:i]
-	}
-	if k, ok := kinds[name]; ok {
-		return k
+		if k, ok := kinds[name[:i]]; ok {
+			return k
+		}
 	}
 	if c.Flags&CmdBlocking != 0 && name != "xread" && name != "xreadgroup" {
 		return kindUnsupported
 	}
 	return kindForward
+}
+
+// refusal is the error reply to a command of kindUnsupported.
+func refusal(c *Command) string {
+	name := strings.ToUpper(strings.ReplaceAll(c.Name, "|", " "))
+	why := unsupported[c.Name]
+	if why == "" {
+		return fmt.Sprintf(msgNotSupportedFmt, name)
+	}
+	return fmt.Sprintf(msgNotSupportedWhyFmt, name, why)
 }
 
 // lookup is Table.Lookup, remembering the last name found.
@@ -98,11 +153,18 @@ func (s *session) handle(args [][]byte, raw []byte) {
 	}
 
 	switch cmd.kind {
-	case kindLocal:
+	case kindForward:
+	case kindLocal, kindAll:
 		s.answerLocal(cmd, args)
 		return
-	case kindUnsupported:
-		s.replyError(fmt.Sprintf(msgNotSupportedFmt, strings.ToUpper(cmd.Name)))
+	case kindScript:
+		s.forwardScript(cmd, args, raw)
+		return
+	case kindSlotArg:
+		s.forwardSlotArg(args, raw)
+		return
+	default:
+		s.replyError(refusal(cmd))
 		return
 	}
 	if cmd.Flags&CmdBlocking != 0 && hasBlockOption(args) {

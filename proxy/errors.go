@@ -18,6 +18,8 @@ const (
 	msgSyntax          = "ERR syntax error"
 	msgMaxClients      = "ERR max number of clients reached"
 	msgNotSupportedFmt = "ERR slotproxy does not support '%s' yet"
+	// msgNotSupportedWhyFmt names the command and the reason.
+	msgNotSupportedWhyFmt = "ERR slotproxy does not support '%s': %s"
 )
 
 // unknownCommand is redis-server's reply to a command it does not know:

@@ -89,10 +89,12 @@ func serveProxy(t testing.TB, slots *slotmap.Map, opts Options, ropts router.Opt
 	return &testProxy{Addr: ln.Addr().String(), Server: srv, Router: rt, Slots: slots}
 }
 
-// client returns a plain, cluster-unaware go-redis client of the proxy.
+// client returns a plain, cluster-unaware go-redis client of the proxy
+// that speaks RESP2, as the legacy clients the proxy serves do (go-redis
+// would say HELLO 3 by default).
 func (p *testProxy) client(t testing.TB, password string) *redis.Client {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: p.Addr, Password: password, MaxRetries: -1})
+	c := redis.NewClient(&redis.Options{Addr: p.Addr, Password: password, MaxRetries: -1, Protocol: 2})
 	t.Cleanup(func() { c.Close() })
 	return c
 }

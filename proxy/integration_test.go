@@ -949,7 +949,7 @@ func testLocalCommands(t *testing.T, p *testProxy) {
 		{[]any{"nosuchcmd", "a", "b"}, nil, "ERR unknown command 'nosuchcmd', with args beginning with: 'a' 'b' "},
 		{[]any{"GET"}, nil, "ERR wrong number of arguments for 'get' command"},
 		{[]any{"ECHO"}, nil, "ERR wrong number of arguments for 'echo' command"},
-		{[]any{"KEYS", "*"}, nil, "ERR slotproxy does not support 'KEYS' yet"},
+		{[]any{"SHUTDOWN"}, nil, "ERR slotproxy does not support 'SHUTDOWN': it would stop a cluster node"},
 		{[]any{"MULTI"}, nil, "ERR slotproxy does not support 'MULTI' yet"},
 	}
 	for _, c := range checks {

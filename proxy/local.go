@@ -4,16 +4,20 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
-	"fmt"
 	"strings"
 )
 
-// redisVersion is the server version the proxy reports in HELLO.
+// redisVersion is the server version the proxy reports in HELLO until it
+// has asked a master for its own.
 const redisVersion = "7.0.0"
 
-// answerLocal answers the commands the proxy serves itself. cmd has passed the
-// arity and authentication checks.
+// answerLocal answers the commands the proxy serves itself, or by sending
+// requests of its own. cmd has passed the arity and authentication checks.
 func (s *session) answerLocal(cmd *Command, args [][]byte) {
+	s.lastRun.Store(cmd)
+	if s.startCommandJob(cmd, args) {
+		return
+	}
 	off := len(s.local)
 	switch cmd.Name {
 	case "ping":
@@ -38,22 +42,32 @@ func (s *session) answerLocal(cmd *Command, args [][]byte) {
 		s.local = s.hello(args[1:])
 	case "reset":
 		s.authed = s.srv.opts.Password == ""
-		s.name = nil
+		s.proto = 2
+		s.replyMode = replyOn
+		s.meta.Store(&clientMeta{resp: 2})
 		s.local = appendSimple(s.local, "RESET")
 	case "readonly", "readwrite":
 		s.local = appendSimple(s.local, "OK")
-	case "client|setname":
-		s.local = s.setName(args[2])
-	case "client|getname":
-		if s.name == nil {
-			s.local = appendNullBulk(s.local)
-		} else {
-			s.local = appendBulk(s.local, s.name)
-		}
-	case "client|id":
-		s.local = appendInt(s.local, int64(s.id))
+	case "role":
+		// A master without replicas, as a standalone server answers.
+		s.local = appendArrayHeader(s.local, 3)
+		s.local = appendBulkString(s.local, "master")
+		s.local = appendInt(s.local, 0)
+		s.local = appendArrayHeader(s.local, 0)
 	default:
-		s.local = appendError(s.local, fmt.Sprintf(msgNotSupportedFmt, strings.ToUpper(cmd.Name)))
+		switch {
+		case strings.HasPrefix(cmd.Name, "client|"):
+			s.local = s.client(cmd.Name[len("client|"):], args)
+		case strings.HasPrefix(cmd.Name, "cluster|"):
+			self := s.srv.clusterSelf(s.nc)
+			var ok bool
+			s.local, ok = appendCluster(s.local, cmd.Name[len("cluster|"):], args[2:], self, s.proto)
+			if !ok {
+				s.local = appendError(s.local, refusal(cmd))
+			}
+		default:
+			s.local = appendError(s.local, refusal(cmd))
+		}
 	}
 	s.replyLocal(off)
 }
@@ -104,19 +118,19 @@ func (s *session) checkPassword(args [][]byte) bool {
 }
 
 // hello serves HELLO [protover [AUTH username password] [SETNAME name]].
-// Only RESP2 is spoken for now: HELLO 3 gets NOPROTO, which clients take as
-// the cue to stay on RESP2.
+// The reply is in the protocol asked for; the session's later requests go
+// over backend connections that speak it.
 func (s *session) hello(args [][]byte) []byte {
-	proto := int64(2)
+	proto := s.proto
 	if len(args) > 0 {
 		v, ok := string2ll(args[0])
 		if !ok {
 			return appendError(s.local, "ERR Protocol version is not an integer or out of range")
 		}
-		if v != 2 {
+		if v != 2 && v != 3 {
 			return appendError(s.local, msgNoProto)
 		}
-		proto = int64(v)
+		proto = v
 		args = args[1:]
 	}
 	var name []byte
@@ -142,16 +156,20 @@ func (s *session) hello(args [][]byte) []byte {
 	if !s.authed {
 		return appendError(s.local, msgHelloNoAuth)
 	}
+	m := *s.meta.Load()
 	if name != nil {
-		s.name = append(s.name[:0], name...)
+		m.name = string(name)
 	}
-	b := appendArrayHeader(s.local, 14)
+	m.resp = proto
+	s.meta.Store(&m)
+	s.proto = proto
+	b := appendMapHeader(s.local, 7, proto)
 	b = appendBulkString(b, "server")
 	b = appendBulkString(b, "redis")
 	b = appendBulkString(b, "version")
-	b = appendBulkString(b, redisVersion)
+	b = appendBulkString(b, s.srv.serverVersion())
 	b = appendBulkString(b, "proto")
-	b = appendInt(b, proto)
+	b = appendInt(b, int64(proto))
 	b = appendBulkString(b, "id")
 	b = appendInt(b, int64(s.id))
 	b = appendBulkString(b, "mode")
@@ -168,11 +186,9 @@ func (s *session) setName(name []byte) []byte {
 	if !validName(name) {
 		return appendError(s.local, msgBadName)
 	}
-	if len(name) == 0 {
-		s.name = nil
-	} else {
-		s.name = append(s.name[:0], name...)
-	}
+	m := *s.meta.Load()
+	m.name = string(name)
+	s.meta.Store(&m)
 	return appendSimple(s.local, "OK")
 }
 

@@ -57,7 +57,7 @@ func (p *parker) park(s *session) bool {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
+	if p.closed || s.killed.Load() {
 		return false
 	}
 	op := syscall.EPOLL_CTL_ADD
@@ -85,6 +85,26 @@ func (p *parker) forget(s *session) {
 		syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, s.fd, nil)
 	}
 	s.inEpoll = false
+}
+
+// kill marks s killed (CLIENT KILL) and, when it is parked, takes it out
+// of the set and reports true: the caller then closes its socket and
+// serves it, so that it ends. Under p.mu, so that s either parked before
+// and is found here, or sees killed and does not park.
+func (p *parker) kill(s *session) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s.killed.Store(true)
+	if s.fd < 0 || p.parked[int32(s.fd)] != s {
+		return false
+	}
+	delete(p.parked, int32(s.fd))
+	if !p.closed {
+		syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, s.fd, nil)
+	}
+	s.inEpoll = false
+	p.srv.parkedN.Add(-1)
+	return true
 }
 
 func (p *parker) run() {

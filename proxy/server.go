@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,16 @@ type Options struct {
 	IdleParkAfter time.Duration
 	// Logger receives connection events; nil means no logs.
 	Logger *slog.Logger
+	// ConfigSetAllNodes sends CONFIG SET to every node of the cluster,
+	// masters and replicas; false refuses it.
+	ConfigSetAllNodes bool
+	// ScriptCacheBytes bounds the scripts the proxy remembers to load them
+	// again on a master that answers NOSCRIPT; zero means 16 MiB.
+	ScriptCacheBytes int
+	// Version is slotproxy's version, for INFO; "" means "dev".
+	Version string
+	// ConfigFile is the configuration file's path, for INFO; "" for none.
+	ConfigFile string
 }
 
 func (o *Options) setDefaults() {
@@ -53,6 +64,12 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if o.ScriptCacheBytes <= 0 {
+		o.ScriptCacheBytes = 16 << 20
+	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
 }
 
 // Server serves Redis clients on any number of listeners.
@@ -61,8 +78,16 @@ type Server struct {
 	router *router.Router
 	table  atomic.Pointer[Table]
 
-	clients peakGauge // connected clients
-	lastID  atomic.Uint64
+	clients  peakGauge // connected clients
+	lastID   atomic.Uint64
+	accepted atomic.Int64 // connections accepted, for INFO
+	rejected atomic.Int64 // connections refused at max clients
+
+	scripts *scriptCache
+	version atomic.Pointer[string] // the masters' redis_version, for HELLO
+	nodeID  string                 // the one node a cluster-aware client sees
+	runID   string                 // INFO's run_id
+	started time.Time              // for INFO's uptime
 
 	mu        sync.Mutex
 	closed    bool
@@ -85,6 +110,10 @@ func New(rt *router.Router, opts Options) *Server {
 		router:    rt,
 		listeners: make(map[net.Listener]struct{}),
 		sessions:  make(map[*session]struct{}),
+		scripts:   newScriptCache(opts.ScriptCacheBytes),
+		nodeID:    newNodeID(),
+		runID:     newNodeID(),
+		started:   time.Now(),
 	}
 	s.table.Store(Builtin())
 	if p, err := newParker(s); err == nil {
@@ -140,8 +169,10 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 func (s *Server) start(nc net.Conn) {
+	s.accepted.Add(1)
 	if s.clients.add(1) > int64(s.opts.MaxClients) {
 		s.clients.add(-1)
+		s.rejected.Add(1)
 		s.opts.Logger.Warn("client refused", "reason", "max_clients", "remote", nc.RemoteAddr())
 		nc.Write(appendError(nil, msgMaxClients))
 		nc.Close()
@@ -253,8 +284,33 @@ func (s *Server) LearnCommands(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.table.Store(Builtin().Merge(live))
+	s.table.Store(withProxyCommands(Builtin().Merge(live)))
+
+	// HELLO names the server version: the backends'.
+	w = &waiter{done: make(chan struct{})}
+	req = &router.Request{Raw: []byte("*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n"), Slot: router.NoSlot, ReadOnly: true, Done: w}
+	s.router.Do(req, nil)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-w.done:
+	}
+	if v, ok := parseValue(req.Reply); ok && !v.isError() {
+		for _, line := range strings.Split(string(v.str), "\r\n") {
+			if ver, ok := strings.CutPrefix(line, "redis_version:"); ok {
+				s.version.Store(&ver)
+			}
+		}
+	}
 	return nil
+}
+
+// serverVersion is the version HELLO reports: the masters' when known.
+func (s *Server) serverVersion() string {
+	if v := s.version.Load(); v != nil {
+		return *v
+	}
+	return redisVersion
 }
 
 // waiter is a Completer for the proxy's own one-off requests.

@@ -59,9 +59,37 @@ type session struct {
 	out *backlog // replies the client has not taken yet; nil until it falls behind
 
 	authed bool
-	quit   bool   // close once this batch is answered
-	name   []byte // CLIENT SETNAME
+	quit   bool // close once this batch is answered
+	proto  int  // the RESP version the client speaks: 2, or 3 after HELLO 3
+
+	// replyMode is CLIENT REPLY's state; replyCmd says the command just
+	// handled was CLIENT REPLY.
+	replyMode replyMode
+	replyCmd  bool
+
+	script []byte // the SCRIPT LOAD command for the next request forwarded
+
+	// What CLIENT LIST and CLIENT INFO show of the session, read by other
+	// sessions: set here, copied on write.
+	created time.Time
+	meta    atomic.Pointer[clientMeta]
+	lastRun atomic.Pointer[Command] // the last command of the last batch
+	killed  atomic.Bool             // CLIENT KILL closed the connection
+
+	// The masters written to since the last WAIT, as bits of shard
+	// indexes of waitTable; waitAll when that cannot say it.
+	waitTable *slotmap.Table
+	waitMask  uint64
+	waitAll   bool
 }
+
+type replyMode uint8
+
+const (
+	replyOn   replyMode = iota
+	replyOff            // CLIENT REPLY OFF: no replies until ON
+	replySkip           // CLIENT REPLY SKIP: no reply to the next command
+)
 
 // batch is the state of answering one batch of commands, reused from batch
 // to batch and, through batchPool, from session to session.
@@ -80,6 +108,13 @@ type batch struct {
 	wbuf    []byte
 
 	slotParts map[uint16]int32 // scratch for split: slot -> part
+
+	jobs     []job          // jobs with rounds still to run
+	jobTable *slotmap.Table // what a job's first round is routed by
+	hadJobs  bool           // entries hold jobs to clear
+	// cut ends the batch after the command just handled: a job with
+	// several rounds runs them before the client's next command.
+	cut bool
 
 	// The last command name looked up, as the client spelled it, and what
 	// it found in which table: a pipeline mostly repeats one command, and
@@ -108,17 +143,22 @@ var batchPool = sync.Pool{New: func() any { return &batch{wake: make(chan struct
 type entry struct {
 	req      *router.Request
 	fan      *fanout
-	off, end int // local[off:end] when req and fan are nil
+	job      job
+	off, end int  // local[off:end] when req, fan and job are nil
+	mute     bool // CLIENT REPLY OFF or SKIP: the client gets no reply
 }
 
 func newSession(srv *Server, nc net.Conn, id uint64) *session {
 	s := &session{
-		srv:    srv,
-		nc:     nc,
-		id:     id,
-		fd:     -1,
-		authed: srv.opts.Password == "",
+		srv:     srv,
+		nc:      nc,
+		id:      id,
+		fd:      -1,
+		authed:  srv.opts.Password == "",
+		proto:   2,
+		created: time.Now(),
 	}
+	s.meta.Store(&clientMeta{resp: 2})
 	if sc, ok := nc.(syscall.Conn); ok && isTCP(nc) {
 		if raw, err := sc.SyscallConn(); err == nil {
 			s.raw = raw
@@ -285,7 +325,7 @@ func (s *session) answerBatch() (int, error) {
 	handled := 0
 	s.table = s.srv.router.Table()
 	s.pending.Store(1)
-	for len(s.entries) < maxBatch && !s.quit {
+	for len(s.entries) < maxBatch && !s.quit && !s.cut {
 		s.parsed.unauth = !s.authed
 		n, err := parseRequest(s.rbuf[s.rpos:s.rend], &s.parsed, &s.inline)
 		if err != nil {
@@ -298,11 +338,21 @@ func (s *session) answerBatch() (int, error) {
 		s.rpos += n
 		handled++
 		if len(s.parsed.args) > 0 {
+			n, prev := len(s.entries), s.replyMode
 			s.handle(s.parsed.args, s.parsed.raw)
+			if prev|s.replyMode != replyOn || s.replyCmd {
+				s.muteReplies(n, prev)
+			}
 		}
 	}
 	if s.pending.Add(-1) != 0 {
 		<-s.wake
+	}
+	if len(s.jobs) > 0 {
+		s.runJobs()
+	}
+	if s.lastCmd != nil {
+		s.lastRun.Store(s.lastCmd)
 	}
 
 	if s.wbuf == nil {
@@ -310,10 +360,13 @@ func (s *session) answerBatch() (int, error) {
 	}
 	for _, e := range s.entries {
 		switch {
+		case e.mute:
 		case e.req != nil:
 			s.wbuf = append(s.wbuf, e.req.Reply...)
 		case e.fan != nil:
 			s.wbuf = e.fan.appendMerged(s.wbuf)
+		case e.job != nil:
+			s.wbuf = e.job.appendReply(s, s.wbuf)
 		default:
 			s.wbuf = append(s.wbuf, s.local[e.off:e.end]...)
 		}
@@ -333,10 +386,16 @@ func (s *session) answerBatch() (int, error) {
 }
 
 func (s *session) resetBatch() {
+	if s.hadJobs {
+		clear(s.entries) // no job's replies kept alive in the pool
+		s.hadJobs = false
+	}
+	s.cut = false
 	s.entries = s.entries[:0]
 	s.local = s.local[:0]
 	for _, r := range s.reqs[:s.nreq] {
 		r.Raw = nil
+		r.Script = nil
 		if cap(r.Reply) > maxKeptBuffer {
 			r.Reply = nil
 		}
@@ -390,6 +449,13 @@ func (s *session) forward(args [][]byte, raw []byte, slot int, readOnly bool) {
 	r.Raw = raw
 	r.Slot = slot
 	r.ReadOnly = readOnly
+	r.RESP3 = s.proto == 3
+	if s.script != nil {
+		r.Script, s.script = s.script, nil
+	}
+	if !readOnly {
+		s.wrote(slot)
+	}
 	s.entries = append(s.entries, entry{req: r})
 	s.pending.Add(1)
 	s.srv.router.Do(r, s.table)

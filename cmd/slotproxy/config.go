@@ -17,13 +17,14 @@ import (
 // Config is the whole configuration; proxy.yaml at the repository root
 // documents every key.
 type Config struct {
-	Listen  string        `yaml:"listen"`
-	Cluster ClusterConfig `yaml:"cluster"`
-	Backend BackendConfig `yaml:"backend"`
-	Clients ClientsConfig `yaml:"clients"`
-	Metrics MetricsConfig `yaml:"metrics"`
-	Log     LogConfig     `yaml:"log"`
-	Runtime RuntimeConfig `yaml:"runtime"`
+	Listen   string         `yaml:"listen"`
+	Cluster  ClusterConfig  `yaml:"cluster"`
+	Backend  BackendConfig  `yaml:"backend"`
+	Clients  ClientsConfig  `yaml:"clients"`
+	Commands CommandsConfig `yaml:"commands"`
+	Metrics  MetricsConfig  `yaml:"metrics"`
+	Log      LogConfig      `yaml:"log"`
+	Runtime  RuntimeConfig  `yaml:"runtime"`
 }
 
 type ClusterConfig struct {
@@ -44,6 +45,11 @@ type ClientsConfig struct {
 	Password       string `yaml:"password"`
 	MaxClients     int    `yaml:"max_clients"`
 	MaxOutputBytes int    `yaml:"max_output_bytes"`
+}
+
+type CommandsConfig struct {
+	ConfigSet        string `yaml:"config_set"`
+	ScriptCacheBytes int    `yaml:"script_cache_bytes"`
 }
 
 type MetricsConfig struct {
@@ -73,10 +79,11 @@ func defaultConfig() Config {
 			ReadTimeout:        3 * time.Second,
 			RetryTimeout:       5 * time.Second,
 		},
-		Clients: ClientsConfig{MaxClients: 10000, MaxOutputBytes: 128 << 20},
-		Metrics: MetricsConfig{Listen: ":9121"},
-		Log:     LogConfig{Level: "info", Format: "text"},
-		Runtime: RuntimeConfig{GOMAXPROCS: 1},
+		Clients:  ClientsConfig{MaxClients: 10000, MaxOutputBytes: 128 << 20},
+		Commands: CommandsConfig{ConfigSet: "refuse", ScriptCacheBytes: 16 << 20},
+		Metrics:  MetricsConfig{Listen: ":9121"},
+		Log:      LogConfig{Level: "info", Format: "text"},
+		Runtime:  RuntimeConfig{GOMAXPROCS: 1},
 	}
 }
 
@@ -130,6 +137,12 @@ func (c *Config) check() error {
 	}
 	if c.Clients.MaxOutputBytes < 1<<20 {
 		return fmt.Errorf("clients.max_output_bytes: must be at least 1048576, got %d", c.Clients.MaxOutputBytes)
+	}
+	if v := c.Commands.ConfigSet; v != "refuse" && v != "all-nodes" {
+		return fmt.Errorf("commands.config_set: %q is neither refuse nor all-nodes", v)
+	}
+	if c.Commands.ScriptCacheBytes < 0 {
+		return fmt.Errorf("commands.script_cache_bytes: must be 0 or more, got %d", c.Commands.ScriptCacheBytes)
 	}
 	if c.Metrics.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {

@@ -77,6 +77,9 @@ clients:
   password: client-secret
   max_clients: 50
   max_output_bytes: 2097152
+commands:
+  config_set: all-nodes
+  script_cache_bytes: 1024
 metrics:
   listen: ""
 log:
@@ -94,11 +97,12 @@ runtime:
 				Seeds: []string{"10.0.0.1:7000", "10.0.0.2:7000"}, Username: "app", Password: "secret",
 				RefreshInterval: 30 * time.Second,
 			},
-			Backend: BackendConfig{ConnectionsPerNode: 8, DialTimeout: 250 * time.Millisecond, ReadTimeout: 2 * time.Second, RetryTimeout: 9 * time.Second},
-			Clients: ClientsConfig{Password: "client-secret", MaxClients: 50, MaxOutputBytes: 2 << 20},
-			Metrics: MetricsConfig{Listen: ""},
-			Log:     LogConfig{Level: "debug", Format: "json"},
-			Runtime: RuntimeConfig{GOMAXPROCS: 4},
+			Backend:  BackendConfig{ConnectionsPerNode: 8, DialTimeout: 250 * time.Millisecond, ReadTimeout: 2 * time.Second, RetryTimeout: 9 * time.Second},
+			Clients:  ClientsConfig{Password: "client-secret", MaxClients: 50, MaxOutputBytes: 2 << 20},
+			Commands: CommandsConfig{ConfigSet: "all-nodes", ScriptCacheBytes: 1024},
+			Metrics:  MetricsConfig{Listen: ""},
+			Log:      LogConfig{Level: "debug", Format: "json"},
+			Runtime:  RuntimeConfig{GOMAXPROCS: 4},
 		}
 		if !reflect.DeepEqual(cfg, want) {
 			t.Errorf("loadConfig =\n%+v\nwant\n%+v", cfg, want)
@@ -168,6 +172,9 @@ func TestConfigCheck(t *testing.T) {
 		{"unknown log level", "log.level", func(c *Config) { c.Log.Level = "verbose" }},
 		{"log level in capitals", "", func(c *Config) { c.Log.Level = "WARN" }},
 		{"unknown log format", "log.format", func(c *Config) { c.Log.Format = "xml" }},
+		{"config_set misspelt", "commands.config_set", func(c *Config) { c.Commands.ConfigSet = "all" }},
+		{"config_set to every node", "", func(c *Config) { c.Commands.ConfigSet = "all-nodes" }},
+		{"negative script cache", "commands.script_cache_bytes", func(c *Config) { c.Commands.ScriptCacheBytes = -1 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

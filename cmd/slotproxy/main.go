@@ -83,7 +83,10 @@ func run(ctx context.Context, args []string, stderr io.Writer, onListen listenin
 		Password:       cfg.Clients.Password,
 		MaxClients:     cfg.Clients.MaxClients,
 		MaxOutputBytes: cfg.Clients.MaxOutputBytes,
-		Logger:         logger,
+
+		ConfigSetAllNodes: cfg.Commands.ConfigSet == "all-nodes",
+		ScriptCacheBytes:  cfg.Commands.ScriptCacheBytes,
+		Logger:            logger,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)

@@ -1,0 +1,305 @@
+package proxy
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"strconv"
+
+	"github.com/slotproxy/slotproxy/router"
+	"github.com/slotproxy/slotproxy/slotmap"
+)
+
+// Commands over the whole keyspace: each master holds a part of it.
+
+// mergeKeys answers KEYS with every master's keys. A key that a slot
+// migration shows on two masters at once is listed once.
+func mergeKeys(s *session, b []byte, parts []value) []byte {
+	var keys [][]byte
+	seen := make(map[string]bool)
+	for _, p := range parts {
+		for _, k := range p.elems {
+			if !seen[string(k.str)] {
+				seen[string(k.str)] = true
+				keys = append(keys, k.str)
+			}
+		}
+	}
+	b = appendArrayHeader(b, len(keys))
+	for _, k := range keys {
+		b = appendBulk(b, k)
+	}
+	return b
+}
+
+// mergeMin answers with the smallest integer (LASTSAVE: the time since
+// which every master's data is saved).
+func mergeMin(s *session, b []byte, parts []value) []byte {
+	m := parts[0].num
+	for _, p := range parts[1:] {
+		m = min(m, p.num)
+	}
+	return appendInt(b, m)
+}
+
+// numSlots is the size of the slot space a SCAN cursor walks.
+const numSlots = 16384
+
+// scanJob serves SCAN. Its cursor is the next hash slot to visit: not a
+// node's cursor, so it stays valid whatever happens to the cluster between
+// two calls (a failover gives a slot a master whose dict has another
+// order; a reshard moves it). A call visits COUNT slots, 1 to 16384:
+//
+//  1. CLUSTER GETKEYSINSLOT for each slot, to its master;
+//  2. then the same to every master, for keys of a slot in migration:
+//     a key only moves from the source to the target, so asking the
+//     target after the source finds every key that was in either.
+//  3. With TYPE, TYPE of each key that matched.
+//
+// A key present for the whole iteration is therefore returned at least
+// once; one that moved during a call may be returned twice, as SCAN
+// allows.
+type scanJob struct {
+	start, end int // the slots of this call
+	match      []byte
+	typ        []byte
+	round      int
+	reqs       []*router.Request
+	keys       [][]byte
+	types      []*router.Request
+	err        []byte // an error reply from a part
+}
+
+func (s *session) scan(args [][]byte) {
+	cursor, err := strconv.ParseUint(string(args[1]), 10, 64)
+	if err != nil {
+		s.replyError("ERR invalid cursor")
+		return
+	}
+	j := &scanJob{start: numSlots, end: numSlots}
+	if cursor < numSlots {
+		j.start = int(cursor)
+	}
+	count := int64(10)
+	for i := 2; i < len(args); i += 2 {
+		if i+1 >= len(args) {
+			s.replyError(msgSyntax)
+			return
+		}
+		opt, val := args[i], args[i+1]
+		switch {
+		case bytes.EqualFold(opt, []byte("count")):
+			n, ok := string2ll(val)
+			if !ok {
+				s.replyError(msgNotInteger)
+				return
+			}
+			if n < 1 {
+				s.replyError(msgSyntax)
+				return
+			}
+			count = int64(n)
+		case bytes.EqualFold(opt, []byte("match")):
+			j.match = val
+			if len(val) == 1 && val[0] == '*' {
+				j.match = nil
+			}
+		case bytes.EqualFold(opt, []byte("type")):
+			j.typ = val
+		default:
+			s.replyError(msgSyntax)
+			return
+		}
+	}
+	// The arguments alias the read buffer, which the next batch reuses.
+	j.match = bytes.Clone(j.match)
+	j.typ = bytes.Clone(j.typ)
+	if j.start < numSlots {
+		j.end = int(min(int64(j.start)+count, numSlots))
+	}
+	s.startJob(j, true)
+}
+
+func (j *scanJob) next(s *session) bool {
+	for j.round < 3 {
+		j.round++
+		if j.send(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// send sends the job's round, if it has anything to send.
+func (j *scanJob) send(s *session) bool {
+	switch j.round {
+	case 1:
+		for slot := j.start; slot < j.end; slot++ {
+			j.reqs = append(j.reqs, s.jobSend(getKeysInSlot(slot), slot, "", true))
+		}
+		return len(j.reqs) > 0
+	case 2:
+		j.collect()
+		t := s.srv.router.Table()
+		if t == nil {
+			j.err = appendError(nil, router.MsgNoTable)
+			return false
+		}
+		masters := mastersOf(t)
+		for slot := j.start; slot < j.end && j.err == nil; slot++ {
+			owner := t.Master(uint16(slot))
+			for _, m := range masters {
+				if m != owner {
+					j.reqs = append(j.reqs, s.jobSend(getKeysInSlot(slot), router.NoSlot, m, true))
+				}
+			}
+		}
+		return len(j.reqs) > 0
+	case 3:
+		j.collect()
+		j.filterMatch()
+		if j.typ == nil || j.err != nil {
+			return false
+		}
+		for _, k := range j.keys {
+			j.types = append(j.types, s.jobSend(appendCommand(nil, [][]byte{[]byte("TYPE"), k}), int(slotmap.Slot(k)), "", true))
+		}
+		return len(j.types) > 0
+	}
+	return false
+}
+
+func getKeysInSlot(slot int) []byte {
+	return appendCommand(nil, [][]byte{
+		[]byte("CLUSTER"), []byte("GETKEYSINSLOT"),
+		strconv.AppendInt(nil, int64(slot), 10), []byte("2147483647"),
+	})
+}
+
+// collect adds the keys of the round's replies, each once.
+func (j *scanJob) collect() {
+	parts, errReply := decodeParts(j.reqs)
+	j.reqs = j.reqs[:0]
+	if errReply != nil {
+		j.err = errReply
+		return
+	}
+	seen := make(map[string]bool, len(j.keys))
+	for _, k := range j.keys {
+		seen[string(k)] = true
+	}
+	for _, p := range parts {
+		for _, k := range p.elems {
+			if !seen[string(k.str)] {
+				seen[string(k.str)] = true
+				j.keys = append(j.keys, k.str)
+			}
+		}
+	}
+}
+
+func (j *scanJob) filterMatch() {
+	if j.match == nil {
+		return
+	}
+	kept := j.keys[:0]
+	for _, k := range j.keys {
+		if globMatch(j.match, k) {
+			kept = append(kept, k)
+		}
+	}
+	j.keys = kept
+}
+
+func (j *scanJob) appendReply(s *session, b []byte) []byte {
+	if j.err != nil {
+		return append(b, j.err...)
+	}
+	keys := j.keys
+	if j.typ != nil {
+		kept := keys[:0:0]
+		for i, r := range j.types {
+			v, ok := parseValue(r.Reply)
+			if !ok || v.isError() {
+				return append(b, r.Reply...)
+			}
+			if bytes.EqualFold(v.str, j.typ) {
+				kept = append(kept, keys[i])
+			}
+		}
+		keys = kept
+	}
+	next := j.end
+	if next >= numSlots {
+		next = 0
+	}
+	b = appendArrayHeader(b, 2)
+	b = appendBulk(b, strconv.AppendInt(nil, int64(next), 10))
+	b = appendArrayHeader(b, len(keys))
+	for _, k := range keys {
+		b = appendBulk(b, k)
+	}
+	return b
+}
+
+// randomKeyJob serves RANDOMKEY: DBSIZE of every master, then RANDOMKEY of
+// one master chosen with a weight of its key count, so that every key is
+// as likely as on one server.
+type randomKeyJob struct {
+	masters []string
+	round   int
+	reqs    []*router.Request
+	pick    *router.Request
+	err     []byte
+}
+
+func (s *session) randomKey() {
+	masters := s.masters()
+	if len(masters) == 0 {
+		s.replyError(router.MsgNoTable)
+		return
+	}
+	s.startJob(&randomKeyJob{masters: masters}, true)
+}
+
+func (j *randomKeyJob) next(s *session) bool {
+	j.round++
+	switch j.round {
+	case 1:
+		for _, m := range j.masters {
+			j.reqs = append(j.reqs, s.jobSend([]byte("*1\r\n$6\r\nDBSIZE\r\n"), router.NoSlot, m, true))
+		}
+		return true
+	case 2:
+		parts, errReply := decodeParts(j.reqs)
+		if errReply != nil {
+			j.err = errReply
+			return false
+		}
+		var total int64
+		for _, p := range parts {
+			total += p.num
+		}
+		if total <= 0 {
+			return false
+		}
+		n := rand.Int64N(total)
+		for i, p := range parts {
+			if n < p.num {
+				j.pick = s.jobSend([]byte("*1\r\n$9\r\nRANDOMKEY\r\n"), router.NoSlot, j.masters[i], true)
+				return true
+			}
+			n -= p.num
+		}
+	}
+	return false
+}
+
+func (j *randomKeyJob) appendReply(s *session, b []byte) []byte {
+	switch {
+	case j.err != nil:
+		return append(b, j.err...)
+	case j.pick == nil:
+		return appendNull(b, s.proto)
+	}
+	return append(b, j.pick.Reply...)
+}

@@ -1,0 +1,243 @@
+package proxy
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slotproxy/slotproxy/internal/clustertest"
+	"github.com/slotproxy/slotproxy/router"
+	"github.com/slotproxy/slotproxy/slotmap"
+)
+
+// TestKeyspaceAcrossTopologyChanges walks one SCAN iteration through a
+// manual failover, a slot migration caught half done and a slot migrated
+// whole between two calls, and runs an EVALSHA on a master promoted by the
+// failover, whose script cache is empty.
+func TestKeyspaceAcrossTopologyChanges(t *testing.T) {
+	ctx := context.Background()
+	c := clustertest.New(t, clustertest.Options{Masters: 3, Replicas: 1})
+	p := startProxy(t, c, Options{}, router.Options{})
+	cl := p.client(t, "")
+
+	const n = 3000
+	want := make(map[string]bool, n)
+	pipe := cl.Pipeline()
+	for i := range n {
+		k := "sk:" + strconv.Itoa(i)
+		want[k] = true
+		pipe.Set(ctx, k, i, 0)
+	}
+	// Two slots with ten keys each, for the migrations below.
+	halfTag, wholeTag := tagInSlotRange(6000, 7000), tagInSlotRange(9000, 10000)
+	for _, tag := range []string{halfTag, wholeTag} {
+		for i := range 10 {
+			k := "sk:{" + tag + "}:" + strconv.Itoa(i)
+			want[k] = true
+			pipe.Set(ctx, k, i, 0)
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	body := "return redis.call('GET', KEYS[1])"
+	sum := sha1.Sum([]byte(body))
+	sha := hex.EncodeToString(sum[:])
+	if got, err := cl.ScriptLoad(ctx, body).Result(); err != nil || got != sha {
+		t.Fatalf("SCRIPT LOAD: %q, %v", got, err)
+	}
+
+	// Every SCAN call visits 1,000 slots: the changes below land between
+	// calls, on slots before and after the cursor.
+	seen := map[string]int{}
+	cursor := uint64(0)
+	calls := 0
+	step := func() {
+		t.Helper()
+		keys, next, err := cl.Scan(ctx, cursor, "sk:*", 1000).Result()
+		if err != nil {
+			t.Fatalf("SCAN %d: %v", cursor, err)
+		}
+		for _, k := range keys {
+			seen[k]++
+		}
+		cursor = next
+		calls++
+	}
+	for range 3 {
+		step()
+	}
+	if cursor != 3000 {
+		t.Fatalf("cursor after 3 calls of COUNT 1000: %d, want the slot 3000", cursor)
+	}
+
+	// A manual failover of the master of slot 4000: its replica's dict
+	// has another order, which a node cursor would not survive.
+	oldMaster := ownerOf(t, c, 4000)
+	replica := replicaOf(t, c, oldMaster)
+	failover(t, c, replica)
+	clustertest.Eventually(t, 20*time.Second, func() error {
+		if tb := p.Slots.Table(); tb == nil || tb.Master(4000) != replica {
+			return fmt.Errorf("the proxy does not see %s as the new master yet", replica)
+		}
+		return nil
+	})
+	step() // slots 3000-3999 on the promoted master
+
+	// EVALSHA on the promoted master, which never saw SCRIPT LOAD.
+	key := keyInSlotRange(4000, 5000)
+	if n, err := c.Client(replica).ScriptExists(ctx, sha).Result(); err != nil || n[0] {
+		t.Fatalf("SCRIPT EXISTS on the promoted master: %v, %v; want false", n, err)
+	}
+	if v, err := cl.EvalSha(ctx, sha, []string{key}).Result(); err != nil || v != strconv.Itoa(keyIndex(key)) {
+		t.Fatalf("EVALSHA after the failover: %#v, %v", v, err)
+	}
+	if n, err := c.Client(replica).ScriptExists(ctx, sha).Result(); err != nil || !n[0] {
+		t.Errorf("SCRIPT EXISTS on the promoted master after EVALSHA: %v, %v; want the proxy to have loaded it", n, err)
+	}
+
+	// A slot ahead of the cursor, half migrated while the iteration
+	// crosses it, and another migrated whole between two calls.
+	half := int(slotmap.Slot([]byte("{" + halfTag + "}")))
+	src := ownerOf(t, c, half)
+	halfMig := beginMigration(t, c, half, src, otherMaster(t, c, src))
+	halfKeys, err := c.Client(src).ClusterGetKeysInSlot(ctx, half, 100).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	halfMig.move(halfKeys[:len(halfKeys)/2]...)
+	whole := int(slotmap.Slot([]byte("{" + wholeTag + "}")))
+	wsrc := ownerOf(t, c, whole)
+	wholeMig := beginMigration(t, c, whole, wsrc, otherMaster(t, c, wsrc))
+	wholeMig.move()
+	wholeMig.finish()
+	for cursor != 0 {
+		step()
+		if cursor > uint64(half) && halfMig != nil {
+			halfMig.move()
+			halfMig.finish()
+			halfMig = nil
+		}
+	}
+	if calls != 17 {
+		t.Errorf("%d SCAN calls, want 17 (16,384 slots, 1,000 a call)", calls)
+	}
+	for k := range want {
+		if seen[k] == 0 {
+			t.Errorf("SCAN missed %q", k)
+		}
+	}
+	for k := range seen {
+		if !want[k] {
+			t.Errorf("SCAN returned %q, which was never written", k)
+		}
+	}
+	t.Logf("%d keys, %d distinct returned in %d calls", n, len(seen), calls)
+}
+
+// failover promotes replica with CLUSTER FAILOVER, once its replication
+// link is up, asking again while it has not taken over (a manual
+// failover gives up when the master does not answer in time).
+func failover(t testing.TB, c *clustertest.Cluster, replica string) {
+	t.Helper()
+	ctx := context.Background()
+	clustertest.Eventually(t, 20*time.Second, func() error {
+		info, err := c.Client(replica).Info(ctx, "replication").Result()
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(info, "master_link_status:up") {
+			return fmt.Errorf("%s: replication link not up", replica)
+		}
+		return nil
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := c.Client(replica).Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
+			t.Fatalf("CLUSTER FAILOVER on %s: %v", replica, err)
+		}
+		wait := time.Now().Add(5 * time.Second)
+		for time.Now().Before(wait) {
+			role, err := c.Client(replica).Do(ctx, "ROLE").Slice()
+			if err == nil && len(role) > 0 && role[0] == "master" {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not become a master", replica)
+		}
+	}
+}
+
+// ownerOf asks the cluster which master serves slot.
+func ownerOf(t testing.TB, c *clustertest.Cluster, slot int) string {
+	t.Helper()
+	return slotOwners(t, c)[slot]
+}
+
+// replicaOf returns a replica of the master at addr.
+func replicaOf(t testing.TB, c *clustertest.Cluster, master string) string {
+	t.Helper()
+	ctx := context.Background()
+	id := nodeID(t, c, master)
+	var found string
+	clustertest.Eventually(t, 10*time.Second, func() error {
+		nodes, err := c.Client(master).Do(ctx, "CLUSTER", "REPLICAS", id).StringSlice()
+		if err != nil {
+			return err
+		}
+		for _, line := range nodes {
+			var nid, addr string
+			fmt.Sscan(line, &nid, &addr)
+			if i := indexByte(addr, '@'); i >= 0 {
+				addr = addr[:i]
+			}
+			found = addr
+			return nil
+		}
+		return fmt.Errorf("%s has no replica yet", master)
+	})
+	return found
+}
+
+func indexByte(s string, b byte) int {
+	for i := range len(s) {
+		if s[i] == b {
+			return i
+		}
+	}
+	return -1
+}
+
+// keyInSlotRange returns a key "sk:N" (one that the test wrote) whose
+// slot is in [lo, hi).
+func keyInSlotRange(lo, hi int) string {
+	for i := range 3000 {
+		k := "sk:" + strconv.Itoa(i)
+		if s := int(slotmap.Slot([]byte(k))); s >= lo && s < hi {
+			return k
+		}
+	}
+	panic("no key in the slot range")
+}
+
+func keyIndex(k string) int {
+	n, _ := strconv.Atoi(k[len("sk:"):])
+	return n
+}
+
+// tagInSlotRange returns a hash tag whose slot is in [lo, hi).
+func tagInSlotRange(lo, hi int) string {
+	for i := 0; ; i++ {
+		tag := "t" + strconv.Itoa(i)
+		if s := int(slotmap.Slot([]byte(tag))); s >= lo && s < hi {
+			return tag
+		}
+	}
+}
