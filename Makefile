@@ -2,13 +2,14 @@
 
 GO ?= go
 
-.PHONY: build test demo bench bench-go lint clean ensure-redis
+.PHONY: build test demo bench bench-go lint clean ensure-redis ensure-clients
 
 build:
 	$(GO) build -o bin/slotproxy ./cmd/slotproxy
 
-# Tests start real redis-server processes (internal/clustertest).
-test: ensure-redis
+# Tests start real redis-server processes (internal/clustertest) and run
+# real client libraries against the proxy (proxy/clients_test.go).
+test: ensure-redis ensure-clients
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 # A 3-master, 1-replica cluster on 127.0.0.1:7000-7005 and slotproxy in front
@@ -44,3 +45,8 @@ clean:
 # redis-server and redis-cli on PATH, installed with apt-get when root.
 ensure-redis:
 	scripts/ensure-redis.sh
+
+# redis-py for /usr/bin/python3 and the pinned ioredis, which
+# proxy/clients_test.go runs; installed when root with apt-get and npm.
+ensure-clients:
+	scripts/ensure-clients.sh
