@@ -70,8 +70,8 @@ type scanJob struct {
 }
 
 func (s *session) scan(args [][]byte) {
-	cursor, err := strconv.ParseUint(string(args[1]), 10, 64)
-	if err != nil {
+	cursor, ok := parseCursor(args[1])
+	if !ok {
 		s.replyError("ERR invalid cursor")
 		return
 	}
@@ -166,6 +166,34 @@ func (j *scanJob) send(s *session) bool {
 		return len(j.types) > 0
 	}
 	return false
+}
+
+// parseCursor reads a SCAN cursor as redis-server does, with C's strtoul:
+// a sign is allowed ("-1" is the largest cursor), leading space and
+// trailing bytes are not, and an empty cursor is 0.
+func parseCursor(b []byte) (uint64, bool) {
+	neg := false
+	digits := b
+	if len(b) > 0 {
+		switch b[0] {
+		case ' ', '\t', '\n', '\v', '\f', '\r':
+			return 0, false
+		case '+', '-':
+			neg = b[0] == '-'
+			digits = b[1:]
+			if len(digits) == 0 {
+				return 0, false
+			}
+		}
+	}
+	n, err := strconv.ParseUint(string(digits), 10, 64)
+	if err != nil && len(digits) > 0 {
+		return 0, false
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 func getKeysInSlot(slot int) []byte {

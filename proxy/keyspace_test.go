@@ -241,3 +241,23 @@ func tagInSlotRange(lo, hi int) string {
 		}
 	}
 }
+
+// TestParseCursor pins SCAN's cursor syntax, which is C's strtoul as
+// redis-server calls it.
+func TestParseCursor(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want uint64
+		ok   bool
+	}{
+		{"0", 0, true}, {"16383", 16383, true}, {"", 0, true}, {"+5", 5, true},
+		{"-1", ^uint64(0), true}, {"-0", 0, true}, {"18446744073709551615", ^uint64(0), true},
+		{"18446744073709551616", 0, false}, {" 1", 0, false}, {"1 ", 0, false},
+		{"-", 0, false}, {"+", 0, false}, {"+-1", 0, false}, {"abc", 0, false}, {"0x10", 0, false},
+	} {
+		got, ok := parseCursor([]byte(tt.in))
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("parseCursor(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
