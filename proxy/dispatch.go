@@ -104,10 +104,22 @@ func kindOf(c *Command) kind {
 	return kindForward
 }
 
+// refusalReason is why c is refused for good, by its own name or its
+// container's; "" when it is only not supported yet.
+func refusalReason(c *Command) string {
+	if why := unsupported[c.Name]; why != "" {
+		return why
+	}
+	if container, _, ok := strings.Cut(c.Name, "|"); ok {
+		return unsupported[container]
+	}
+	return ""
+}
+
 // refusal is the error reply to a command of kindUnsupported.
 func refusal(c *Command) string {
 	name := strings.ToUpper(strings.ReplaceAll(c.Name, "|", " "))
-	why := unsupported[c.Name]
+	why := refusalReason(c)
 	if why == "" {
 		return fmt.Sprintf(msgNotSupportedFmt, name)
 	}

@@ -2,6 +2,7 @@
 // Cluster through one address.
 //
 //	slotproxy -config proxy.yaml [-listen :5000] [-seeds h:p,h:p] [-metrics-listen :9121]
+//	slotproxy -commands
 package main
 
 import (
@@ -28,7 +29,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stderr, nil); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "slotproxy:", err)
 		os.Exit(1)
 	}
@@ -39,9 +40,12 @@ func main() {
 type listening func(proxyAddr, adminAddr string)
 
 // run is the whole program: it returns when ctx ends (a signal) or start-up
-// fails.
-func run(ctx context.Context, args []string, stderr io.Writer, onListen listening) error {
+// fails, or at once when args ask only for output on stdout.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen listening) error {
 	cfg, err := parseArgs(args, stderr)
+	if errors.Is(err, errCommandsAsked) {
+		return proxy.WriteCommandReference(stdout, proxy.Builtin())
+	}
 	if err != nil {
 		return err
 	}
@@ -153,6 +157,11 @@ func learnCommands(ctx context.Context, slots *slotmap.Map, srv *proxy.Server, l
 	}
 }
 
+// errCommandsAsked is parseArgs' answer to -commands: like flag.ErrHelp,
+// it asks for text instead of a proxy, whatever the configuration says,
+// so that the reference can be printed without a config file or a cluster.
+var errCommandsAsked = errors.New("the command reference was asked for")
+
 // parseArgs loads the config file, if any, and applies the flags over it.
 func parseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("slotproxy", flag.ContinueOnError)
@@ -161,11 +170,15 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 	listen := fs.String("listen", "", "client listen address, overrides listen")
 	seeds := fs.String("seeds", "", "comma-separated seed nodes host:port, override cluster.seeds")
 	metricsListen := fs.String("metrics-listen", "", "admin listen address for /metrics and /healthz, overrides metrics.listen")
+	commands := fs.Bool("commands", false, "print how every command is served, as Markdown, and exit")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *commands {
+		return Config{}, errCommandsAsked
 	}
 	cfg := defaultConfig()
 	if *path != "" {

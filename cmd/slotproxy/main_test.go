@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/slotproxy/slotproxy/internal/clustertest"
+	"github.com/slotproxy/slotproxy/proxy"
 )
 
 // runLog is the stderr run writes its logs to, read by the test.
@@ -52,7 +55,7 @@ func TestRun(t *testing.T) {
 			"-listen", "127.0.0.1:0",
 			"-metrics-listen", "127.0.0.1:0",
 			"-seeds", c.Seeds()[0],
-		}, logs, func(p, a string) { listening <- addrs{p, a} })
+		}, io.Discard, logs, func(p, a string) { listening <- addrs{p, a} })
 	}()
 	var a addrs
 	select {
@@ -180,7 +183,7 @@ func TestRunBadStart(t *testing.T) {
 						done <- fmt.Errorf("panic: %v", r)
 					}
 				}()
-				done <- run(ctx, tt.args, &stderr, func(string, string) {
+				done <- run(ctx, tt.args, io.Discard, &stderr, func(string, string) {
 					t.Errorf("onListen called")
 				})
 			}()
@@ -193,5 +196,65 @@ func TestRunBadStart(t *testing.T) {
 				t.Fatal("run did not return within 5s")
 			}
 		})
+	}
+}
+
+// TestRunCommands: -commands prints the command reference of the built-in
+// table on stdout and returns, with no config file and no cluster; a
+// -config that names no file is not even read.
+func TestRunCommands(t *testing.T) {
+	var want strings.Builder
+	if err := proxy.WriteCommandReference(&want, proxy.Builtin()); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"-commands"},
+		{"-commands", "-config", filepath.Join(t.TempDir(), "none.yaml"), "-seeds", "127.0.0.1:1"},
+	} {
+		var stdout, stderr runLog
+		done := make(chan error, 1)
+		go func() {
+			done <- run(context.Background(), args, &stdout, &stderr, func(string, string) {
+				t.Errorf("%v: onListen called", args)
+			})
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run(%v): %v", args, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("run(%v) did not return within 5s", args)
+		}
+		if got := stdout.String(); got != want.String() {
+			t.Errorf("run(%v) printed %d bytes, want the %d of the reference:\n%.300s", args, len(got), want.Len(), got)
+		}
+		if stderr.String() != "" {
+			t.Errorf("run(%v) wrote to stderr: %q", args, stderr.String())
+		}
+	}
+}
+
+// TestMainCommands runs the program itself, as a user would, and checks
+// that slotproxy -commands prints the reference and exits 0.
+func TestMainCommands(t *testing.T) {
+	if os.Getenv("SLOTPROXY_TEST_MAIN") == "1" {
+		os.Args = []string{"slotproxy", "-commands"}
+		main()
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMainCommands$")
+	cmd.Env = append(os.Environ(), "SLOTPROXY_TEST_MAIN=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("slotproxy -commands: %v\n%s", err, stderr.String())
+	}
+	// The test binary adds its own PASS line after what main printed.
+	out := stdout.String()
+	if !strings.HasPrefix(out, "| Command | How slotproxy serves it | Note |\n") ||
+		!strings.Contains(out, "| `GET` | routed by the slot of its keys | |\n") ||
+		!strings.Contains(out, "| `MULTI` | refused: not supported yet | |\n") {
+		t.Errorf("slotproxy -commands printed:\n%.500s", out)
 	}
 }
