@@ -25,6 +25,10 @@ type Config struct {
 	Metrics  MetricsConfig  `yaml:"metrics"`
 	Log      LogConfig      `yaml:"log"`
 	Runtime  RuntimeConfig  `yaml:"runtime"`
+
+	// File is the configuration file's absolute path, for INFO; "" when
+	// none was given. Not a key.
+	File string `yaml:"-"`
 }
 
 type ClusterConfig struct {

@@ -36,7 +36,9 @@ func TestProxyYAMLIsTheDefault(t *testing.T) {
 	}
 	// And it is what slotproxy runs with, given only -config.
 	got, err := parseArgs([]string{"-config", "../../proxy.yaml"}, io.Discard)
-	if err != nil || !reflect.DeepEqual(got, defaultConfig()) {
+	want := defaultConfig()
+	want.File, _ = filepath.Abs("../../proxy.yaml")
+	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("parseArgs(-config proxy.yaml) = %+v, %v", got, err)
 	}
 }

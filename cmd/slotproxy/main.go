@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -90,6 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 
 		ConfigSetAllNodes: cfg.Commands.ConfigSet == "all-nodes",
 		ScriptCacheBytes:  cfg.Commands.ScriptCacheBytes,
+		ConfigFile:        cfg.File,
 		Logger:            logger,
 	})
 
@@ -186,6 +188,7 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 		if cfg, err = loadConfig(*path); err != nil {
 			return cfg, err
 		}
+		cfg.File, _ = filepath.Abs(*path)
 	}
 	if *listen != "" {
 		cfg.Listen = *listen
