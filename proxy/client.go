@@ -54,7 +54,10 @@ func (s *session) client(sub string, args [][]byte) []byte {
 		case bytes.EqualFold(args[2], []byte("off")):
 			s.replyMode = replyOff
 		case bytes.EqualFold(args[2], []byte("skip")):
-			s.replyMode = replySkip
+			// Under OFF, SKIP changes nothing, as in redis-server.
+			if s.replyMode != replyOff {
+				s.replyMode = replySkip
+			}
 		default:
 			return appendError(b, msgSyntax)
 		}

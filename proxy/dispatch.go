@@ -155,6 +155,7 @@ func (s *session) handle(args [][]byte, raw []byte) {
 		}
 		cmd = sub
 	}
+	s.lastResolved = cmd
 	if !cmd.ArityOK(len(args)) {
 		s.replyError(wrongArity(cmd.Name))
 		return

@@ -14,7 +14,7 @@ const redisVersion = "7.0.0"
 // answerLocal answers the commands the proxy serves itself, or by sending
 // requests of its own. cmd has passed the arity and authentication checks.
 func (s *session) answerLocal(cmd *Command, args [][]byte) {
-	s.lastRun.Store(cmd)
+	s.lastRun.Store(cmd) // CLIENT LIST names itself while it runs
 	if s.startCommandJob(cmd, args) {
 		return
 	}

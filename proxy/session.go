@@ -71,10 +71,11 @@ type session struct {
 
 	// What CLIENT LIST and CLIENT INFO show of the session, read by other
 	// sessions: set here, copied on write.
-	created time.Time
-	meta    atomic.Pointer[clientMeta]
-	lastRun atomic.Pointer[Command] // the last command of the last batch
-	killed  atomic.Bool             // CLIENT KILL closed the connection
+	created      time.Time
+	meta         atomic.Pointer[clientMeta]
+	lastRun      atomic.Pointer[Command] // the last command of the last batch, for CLIENT LIST
+	lastResolved *Command                // the last command handled, a subcommand as itself
+	killed       atomic.Bool             // CLIENT KILL closed the connection
 
 	// The masters written to since the last WAIT, as bits of shard
 	// indexes of waitTable; waitAll when that cannot say it.
@@ -351,8 +352,8 @@ func (s *session) answerBatch() (int, error) {
 	if len(s.jobs) > 0 {
 		s.runJobs()
 	}
-	if s.lastCmd != nil {
-		s.lastRun.Store(s.lastCmd)
+	if s.lastResolved != nil {
+		s.lastRun.Store(s.lastResolved)
 	}
 
 	if s.wbuf == nil {
