@@ -142,12 +142,12 @@ func (s *session) configSet(args [][]byte) {
 }
 
 // forwardSlotArg routes CLUSTER COUNTKEYSINSLOT and GETKEYSINSLOT to the
-// master of the slot they name.
+// master of the slot they name. A slot that is not one goes to any
+// master, whose error is the reply.
 func (s *session) forwardSlotArg(args [][]byte, raw []byte) {
 	slot, ok := string2ll(args[2])
 	if !ok || slot < 0 || slot >= numSlots {
-		s.replyError("ERR Invalid or out of range slot")
-		return
+		slot = router.NoSlot
 	}
 	s.forward(args, raw, slot, true)
 }

@@ -64,7 +64,13 @@ func (s *session) client(sub string, args [][]byte) []byte {
 		s.replyCmd = true
 		return appendSimple(b, "OK")
 	case "tracking":
-		return appendError(b, msgNoTracking)
+		switch {
+		case bytes.EqualFold(args[2], []byte("off")):
+			return appendSimple(b, "OK") // it is off
+		case bytes.EqualFold(args[2], []byte("on")):
+			return appendError(b, msgNoTracking)
+		}
+		return appendError(b, msgSyntax)
 	case "trackinginfo":
 		b = appendMapHeader(b, 3, s.proto)
 		b = appendBulkString(b, "flags")
@@ -193,10 +199,12 @@ func (s *session) clientList(args [][]byte) []byte {
 			ids = make(map[uint64]bool)
 			for _, a := range args[1:] {
 				id, err := strconv.ParseInt(string(a), 10, 64)
-				if err != nil || id <= 0 {
+				if err != nil {
 					return appendError(s.local, "ERR Invalid client ID")
 				}
-				ids[uint64(id)] = true
+				if id > 0 { // no client has another id: it matches none
+					ids[uint64(id)] = true
+				}
 			}
 			args = nil
 		default:

@@ -61,7 +61,14 @@ func (s *session) runJobs() {
 // master of slot (any master for router.NoSlot). It goes on the
 // connections the session's own commands use, so that it runs after them.
 func (s *session) jobSend(raw []byte, slot int, node string, readOnly bool) *router.Request {
-	r := &router.Request{
+	r := s.jobRequest(raw, slot, node, readOnly)
+	s.jobDo(r)
+	return r
+}
+
+// jobRequest makes a request of a job, for jobDo to send.
+func (s *session) jobRequest(raw []byte, slot int, node string, readOnly bool) *router.Request {
+	return &router.Request{
 		Raw:      raw,
 		Slot:     slot,
 		Node:     node,
@@ -70,9 +77,11 @@ func (s *session) jobSend(raw []byte, slot int, node string, readOnly bool) *rou
 		RESP3:    s.proto == 3,
 		Done:     s.batch,
 	}
+}
+
+func (s *session) jobDo(r *router.Request) {
 	s.pending.Add(1)
 	s.srv.router.Do(r, s.jobTable)
-	return r
 }
 
 // masters returns the addresses of the masters of the batch's table, or
@@ -107,6 +116,7 @@ type broadcast struct {
 	sent  bool
 	// keepErrors gives merge the error replies too, as values.
 	keepErrors bool
+	urgent     bool // router.Request.Urgent
 	// merge builds the reply from the parts, all decoded and none an
 	// error (an error from any part is the reply, as redis-server's one
 	// command would have failed).
@@ -118,15 +128,17 @@ func (s *session) sendAll(args [][]byte, readOnly bool, merge func(*session, []b
 	s.sendNodes(s.masters(), appendCommand(nil, args), readOnly, merge)
 }
 
-// sendAllErrors is sendAll for a command whose merge looks at every
-// part's reply, errors included.
-func (s *session) sendAllErrors(args [][]byte, merge func(*session, []byte, []value) []byte) {
+// sendKill sends SCRIPT KILL or FUNCTION KILL to every master, over
+// connections that carry nothing else: on the shared one, it would wait
+// behind the very script it is meant to stop. merge sees every part's
+// reply, errors included.
+func (s *session) sendKill(args [][]byte, merge func(*session, []byte, []value) []byte) {
 	nodes := s.masters()
 	if len(nodes) == 0 {
 		s.replyError(router.MsgNoTable)
 		return
 	}
-	s.startJob(&broadcast{raw: appendCommand(nil, args), nodes: nodes, keepErrors: true, merge: merge}, false)
+	s.startJob(&broadcast{raw: appendCommand(nil, args), nodes: nodes, keepErrors: true, urgent: true, merge: merge}, false)
 }
 
 // sendNodes answers raw, sent to each of nodes, with merge.
@@ -144,7 +156,10 @@ func (j *broadcast) next(s *session) bool {
 	}
 	j.sent = true
 	for _, n := range j.nodes {
-		j.reqs = append(j.reqs, s.jobSend(j.raw, router.NoSlot, n, j.ro))
+		r := s.jobRequest(j.raw, router.NoSlot, n, j.ro)
+		r.Urgent = j.urgent
+		j.reqs = append(j.reqs, r)
+		s.jobDo(r)
 	}
 	return true
 }

@@ -127,7 +127,7 @@ func (s *session) scriptCommand(name string, args [][]byte) {
 		s.srv.scripts.flush()
 		s.sendAll(args, false, mergeFirst)
 	case "script|kill", "function|kill":
-		s.sendAllErrors(args, mergeKill)
+		s.sendKill(args, mergeKill)
 	default: // function load, delete, flush, restore
 		s.sendAll(args, false, mergeFirst)
 	}

@@ -44,6 +44,10 @@ type Request struct {
 	// request, whatever its slot: the proxy's own commands sent to every
 	// master. Retries go to the same node.
 	Node string
+	// Urgent, with Node, sends the request over a connection to that node
+	// that carries only urgent requests: SCRIPT KILL must not wait behind
+	// the busy script it is meant to stop.
+	Urgent bool
 	// RESP3 sends the request over connections that speak RESP3 (HELLO 3
 	// at connect), for a client that does: replies are forwarded as they
 	// are, never translated.

@@ -89,8 +89,9 @@ type Router struct {
 // RESP2 and RESP3 clients never share a connection, so that every reply is
 // forwarded in the protocol its client asked for.
 type poolKey struct {
-	addr  string
-	resp3 bool
+	addr   string
+	resp3  bool
+	urgent bool // Request.Urgent's own connections
 }
 
 // routes resolves a slot table's shard indexes to pools; it is rebuilt
@@ -155,13 +156,13 @@ func (rt *Router) route(r *Request) {
 		return
 	}
 	if r.target != "" {
-		p := rt.pool(poolKey{r.target, r.RESP3})
+		p := rt.pool(poolKey{r.target, r.RESP3, r.Urgent})
 		r.target = ""
 		p.send(r)
 		return
 	}
 	if r.Node != "" {
-		rt.pool(poolKey{r.Node, r.RESP3}).send(r)
+		rt.pool(poolKey{r.Node, r.RESP3, r.Urgent}).send(r)
 		return
 	}
 	t := r.table
@@ -208,7 +209,7 @@ func (rt *Router) routesFor(t *slotmap.Table) *routes {
 	for proto := range rs.pools {
 		rs.pools[proto] = make([]*pool, len(t.Shards()))
 		for i, s := range t.Shards() {
-			rs.pools[proto][i] = rt.poolLocked(poolKey{s.Master.Addr, proto == 1})
+			rs.pools[proto][i] = rt.poolLocked(poolKey{s.Master.Addr, proto == 1, false})
 		}
 	}
 	if t != rt.slots.Table() {
