@@ -19,6 +19,18 @@ type clientMeta struct {
 	resp    int    // the protocol HELLO chose
 }
 
+// noMeta is the clientMeta of a client that has said nothing of itself:
+// most never do, and they share it rather than each holding a copy.
+var noMeta = clientMeta{resp: 2}
+
+// clientMeta returns what the client said about itself.
+func (s *session) clientMeta() *clientMeta {
+	if m := s.meta.Load(); m != nil {
+		return m
+	}
+	return &noMeta
+}
+
 // client serves the CLIENT subcommands the proxy answers: the proxy's
 // clients are the clients a CLIENT command speaks of, never the proxy's
 // own connections to the masters.
@@ -28,7 +40,7 @@ func (s *session) client(sub string, args [][]byte) []byte {
 	case "setname":
 		return s.setName(args[2])
 	case "getname":
-		if m := s.meta.Load(); m.name != "" {
+		if m := s.clientMeta(); m.name != "" {
 			return appendBulkString(b, m.name)
 		}
 		return appendNull(b, s.proto)
@@ -111,7 +123,7 @@ func (s *session) muteReplies(from int, prev replyMode) {
 // setInfo serves CLIENT SETINFO LIB-NAME|LIB-VER value, validated as
 // redis-server 7.2 validates it.
 func (s *session) setInfo(attr, val []byte) []byte {
-	m := *s.meta.Load()
+	m := *s.clientMeta()
 	var name string
 	switch {
 	case bytes.EqualFold(attr, []byte("lib-name")):
@@ -137,7 +149,7 @@ func (s *session) setInfo(attr, val []byte) []byte {
 // format. The figures of a redis-server's own buffers have no meaning
 // here and are 0.
 func (s *session) appendClientLine(b []byte, now time.Time) []byte {
-	m := s.meta.Load()
+	m := s.clientMeta()
 	idle := int64(0)
 	if since := s.idleSince.Load(); since != 0 {
 		idle = (now.UnixNano() - since) / int64(time.Second)
@@ -157,7 +169,7 @@ func (s *session) appendClientLine(b []byte, now time.Time) []byte {
 	b = append(b, " name="...)
 	b = append(b, m.name...)
 	b = append(b, " age="...)
-	b = strconv.AppendInt(b, int64(now.Sub(s.created)/time.Second), 10)
+	b = strconv.AppendInt(b, (now.UnixNano()-s.created)/int64(time.Second), 10)
 	b = append(b, " idle="...)
 	b = strconv.AppendInt(b, idle, 10)
 	b = append(b, " flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd="...)

@@ -44,7 +44,7 @@ func (s *session) answerLocal(cmd *Command, args [][]byte) {
 		s.authed = s.srv.opts.Password == ""
 		s.proto = 2
 		s.replyMode = replyOn
-		s.meta.Store(&clientMeta{resp: 2})
+		s.meta.Store(nil)
 		s.local = appendSimple(s.local, "RESET")
 	case "readonly", "readwrite":
 		s.local = appendSimple(s.local, "OK")
@@ -156,7 +156,7 @@ func (s *session) hello(args [][]byte) []byte {
 	if !s.authed {
 		return appendError(s.local, msgHelloNoAuth)
 	}
-	m := *s.meta.Load()
+	m := *s.clientMeta()
 	if name != nil {
 		m.name = string(name)
 	}
@@ -186,7 +186,7 @@ func (s *session) setName(name []byte) []byte {
 	if !validName(name) {
 		return appendError(s.local, msgBadName)
 	}
-	m := *s.meta.Load()
+	m := *s.clientMeta()
 	m.name = string(name)
 	s.meta.Store(&m)
 	return appendSimple(s.local, "OK")

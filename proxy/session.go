@@ -71,11 +71,11 @@ type session struct {
 
 	// What CLIENT LIST and CLIENT INFO show of the session, read by other
 	// sessions: set here, copied on write.
-	created      time.Time
-	meta         atomic.Pointer[clientMeta]
-	lastRun      atomic.Pointer[Command] // the last command of the last batch, for CLIENT LIST
-	lastResolved *Command                // the last command handled, a subcommand as itself
-	killed       atomic.Bool             // CLIENT KILL closed the connection
+	created      int64                      // unix ns
+	meta         atomic.Pointer[clientMeta] // nil until the client says something of itself
+	lastRun      atomic.Pointer[Command]    // the last command of the last batch, for CLIENT LIST
+	lastResolved *Command                   // the last command handled, a subcommand as itself
+	killed       atomic.Bool                // CLIENT KILL closed the connection
 
 	// The masters written to since the last WAIT, as bits of shard
 	// indexes of waitTable; waitAll when that cannot say it.
@@ -157,9 +157,8 @@ func newSession(srv *Server, nc net.Conn, id uint64) *session {
 		fd:      -1,
 		authed:  srv.opts.Password == "",
 		proto:   2,
-		created: time.Now(),
+		created: time.Now().UnixNano(),
 	}
-	s.meta.Store(&clientMeta{resp: 2})
 	if sc, ok := nc.(syscall.Conn); ok && isTCP(nc) {
 		if raw, err := sc.SyscallConn(); err == nil {
 			s.raw = raw
