@@ -103,7 +103,10 @@ func (s *session) client(sub string, args [][]byte) []byte {
 const msgNoTracking = "ERR slotproxy does not support 'CLIENT TRACKING' yet: client-side caching through the proxy is not there"
 
 // muteReplies applies CLIENT REPLY to the entries the command just
-// handled added, from index from on; prev is the mode before it.
+// handled added, from index from on; prev is the mode before it. Out of
+// line: answerBatch's frame is on every session's stack.
+//
+//go:noinline
 func (s *session) muteReplies(from int, prev replyMode) {
 	mute := prev != replyOn
 	if s.replyCmd {

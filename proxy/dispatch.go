@@ -165,23 +165,12 @@ func (s *session) handle(args [][]byte, raw []byte) {
 		return
 	}
 
-	switch cmd.kind {
-	case kindForward:
-	case kindLocal, kindAll:
-		s.answerLocal(cmd, args)
-		return
-	case kindScript:
-		s.forwardScript(cmd, args, raw)
-		return
-	case kindSlotArg:
-		s.forwardSlotArg(args, raw)
-		return
-	default:
-		s.replyError(refusal(cmd))
+	if cmd.kind != kindForward {
+		s.answerOther(cmd, args, raw)
 		return
 	}
 	if cmd.Flags&CmdBlocking != 0 && hasBlockOption(args) {
-		s.replyError(fmt.Sprintf(msgNotSupportedFmt, strings.ToUpper(cmd.Name)+" BLOCK"))
+		s.refuseBlock(cmd)
 		return
 	}
 
@@ -201,6 +190,30 @@ func (s *session) handle(args [][]byte, raw []byte) {
 		}
 	}
 	s.forward(args, raw, slot, cmd.Flags&CmdReadOnly != 0)
+}
+
+// answerOther serves the commands that are not simply routed. It is kept
+// out of handle, and out of line, so that handle's stack frame, which
+// every GET and SET pays for, stays small: a bigger frame grows the stack
+// of every session goroutine that has served a command.
+//
+//go:noinline
+func (s *session) answerOther(cmd *Command, args [][]byte, raw []byte) {
+	switch cmd.kind {
+	case kindLocal, kindAll:
+		s.answerLocal(cmd, args)
+	case kindScript:
+		s.forwardScript(cmd, args, raw)
+	case kindSlotArg:
+		s.forwardSlotArg(args, raw)
+	default:
+		s.replyError(refusal(cmd))
+	}
+}
+
+//go:noinline
+func (s *session) refuseBlock(cmd *Command) {
+	s.replyError(fmt.Sprintf(msgNotSupportedFmt, strings.ToUpper(cmd.Name)+" BLOCK"))
 }
 
 // hasBlockOption reports whether XREAD or XREADGROUP args ask to block: the

@@ -55,21 +55,29 @@ func (s *session) answerLocal(cmd *Command, args [][]byte) {
 		s.local = appendInt(s.local, 0)
 		s.local = appendArrayHeader(s.local, 0)
 	default:
-		switch {
-		case strings.HasPrefix(cmd.Name, "client|"):
-			s.local = s.client(cmd.Name[len("client|"):], args)
-		case strings.HasPrefix(cmd.Name, "cluster|"):
-			self := s.srv.clusterSelf(s.nc)
-			var ok bool
-			s.local, ok = appendCluster(s.local, cmd.Name[len("cluster|"):], args[2:], self, s.proto)
-			if !ok {
-				s.local = appendError(s.local, refusal(cmd))
-			}
-		default:
-			s.local = appendError(s.local, refusal(cmd))
-		}
+		s.local = s.answerSub(cmd, args)
 	}
 	s.replyLocal(off)
+}
+
+// answerSub answers the CLIENT and CLUSTER subcommands the proxy serves,
+// and refuses the rest. Out of line, so that its frame is on the stack
+// only when it runs.
+//
+//go:noinline
+func (s *session) answerSub(cmd *Command, args [][]byte) []byte {
+	switch {
+	case strings.HasPrefix(cmd.Name, "client|"):
+		return s.client(cmd.Name[len("client|"):], args)
+	case strings.HasPrefix(cmd.Name, "cluster|"):
+		self := s.srv.clusterSelf(s.nc)
+		b, ok := appendCluster(s.local, cmd.Name[len("cluster|"):], args[2:], self, s.proto)
+		if !ok {
+			b = appendError(b, refusal(cmd))
+		}
+		return b
+	}
+	return appendError(s.local, refusal(cmd))
 }
 
 func (s *session) selectDB(arg []byte) []byte {

@@ -358,7 +358,8 @@ func (s *session) answerBatch() (int, error) {
 	if s.wbuf == nil {
 		s.wbuf = getBuffer()[:0]
 	}
-	for _, e := range s.entries {
+	for i := range s.entries {
+		e := &s.entries[i]
 		switch {
 		case e.mute:
 		case e.req != nil:
@@ -418,6 +419,11 @@ func (s *session) replyLocal(off int) {
 	s.entries = append(s.entries, entry{off: off, end: len(s.local)})
 }
 
+// replyError is out of line: inlined at each of its many call sites, it
+// made the frames of handle and answerLocal, on every session's stack,
+// hundreds of bytes bigger.
+//
+//go:noinline
 func (s *session) replyError(msg string) {
 	off := len(s.local)
 	s.local = appendError(s.local, msg)
