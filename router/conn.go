@@ -210,9 +210,7 @@ func (c *conn) writeLoop(sock *socket) {
 		// FIFO: build the bytes first.
 		buf = buf[:0]
 		for _, r := range batch {
-			if r.preN > 0 {
-				buf = append(buf, r.pre...)
-			}
+			buf = append(buf, r.pre...)
 			buf = append(buf, r.Raw...)
 		}
 
@@ -236,10 +234,10 @@ func (c *conn) writeLoop(sock *socket) {
 			c.progress.Store(time.Now().UnixNano())
 		}
 		for _, r := range batch {
-			for ; r.preN > 0; r.preN-- {
+			if r.pre != nil {
 				c.fifo.push(nil)
+				r.pre = nil
 			}
-			r.pre = nil
 			c.fifo.push(r)
 		}
 		clear(batch)

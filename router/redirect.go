@@ -24,7 +24,7 @@ func (rt *Router) redirect(r *Request, reply []byte, from string) bool {
 		}
 		r.redirects++
 		if ask {
-			r.pre, r.preN = askingCmd, 1
+			r.pre = askingCmd
 		} else {
 			rt.slots.Patch(slot, addr)
 		}
@@ -34,7 +34,7 @@ func (rt *Router) redirect(r *Request, reply []byte, from string) bool {
 	case r.Script != nil && bytes.HasPrefix(reply, []byte("-NOSCRIPT")):
 		// Loaded where it ran before, not on this node: load it here
 		// and run it again, once.
-		r.pre, r.preN = r.Script, 1
+		r.pre = r.Script
 		r.Script = nil
 		r.target = from
 		rt.route(r)

@@ -66,8 +66,7 @@ type Request struct {
 
 	table     *slotmap.Table // the table to route by; nil: the current one
 	target    string         // a node forced by a redirect, for the next send only
-	pre       []byte         // commands sent right before this one: ASKING, a script load
-	preN      int            // how many commands pre holds; their replies are dropped
+	pre       []byte         // one command sent right before this one (ASKING, a script load); its reply is dropped
 	redirects int            // MOVED/ASK followed so far
 	attempts  int            // sends that failed before a reply
 	deadline  time.Time      // when TRYAGAIN/CLUSTERDOWN/unreachable retries stop
@@ -76,7 +75,7 @@ type Request struct {
 // reset prepares r for a new Do.
 func (r *Request) reset() {
 	r.target = ""
-	r.pre, r.preN = nil, 0
+	r.pre = nil
 	r.redirects = 0
 	r.attempts = 0
 	r.deadline = time.Time{}
