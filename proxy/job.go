@@ -133,21 +133,20 @@ func (s *session) sendAll(args [][]byte, readOnly bool, merge func(*session, []b
 // behind the very script it is meant to stop. merge sees every part's
 // reply, errors included.
 func (s *session) sendKill(args [][]byte, merge func(*session, []byte, []value) []byte) {
-	nodes := s.masters()
-	if len(nodes) == 0 {
-		s.replyError(router.MsgNoTable)
-		return
-	}
-	s.startJob(&broadcast{raw: appendCommand(nil, args), nodes: nodes, keepErrors: true, urgent: true, merge: merge}, false)
+	s.startBroadcast(&broadcast{raw: appendCommand(nil, args), nodes: s.masters(), keepErrors: true, urgent: true, merge: merge})
 }
 
 // sendNodes answers raw, sent to each of nodes, with merge.
 func (s *session) sendNodes(nodes []string, raw []byte, readOnly bool, merge func(*session, []byte, []value) []byte) {
-	if len(nodes) == 0 {
+	s.startBroadcast(&broadcast{raw: raw, nodes: nodes, ro: readOnly, merge: merge})
+}
+
+func (s *session) startBroadcast(j *broadcast) {
+	if len(j.nodes) == 0 {
 		s.replyError(router.MsgNoTable)
 		return
 	}
-	s.startJob(&broadcast{raw: raw, nodes: nodes, ro: readOnly, merge: merge}, false)
+	s.startJob(j, false)
 }
 
 func (j *broadcast) next(s *session) bool {

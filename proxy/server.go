@@ -269,33 +269,25 @@ func (s *Server) Close() error {
 // modules are routed by their real key positions. Call it once the slot map
 // is ready: without a table the request fails at once.
 func (s *Server) LearnCommands(ctx context.Context) error {
-	w := &waiter{done: make(chan struct{})}
-	req := &router.Request{Raw: []byte("*1\r\n$7\r\nCOMMAND\r\n"), Slot: router.NoSlot, ReadOnly: true, Done: w}
-	s.router.Do(req, nil)
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-w.done:
+	reply, err := s.ask(ctx, []byte("*1\r\n$7\r\nCOMMAND\r\n"))
+	if err != nil {
+		return err
 	}
-	if len(req.Reply) > 0 && req.Reply[0] == '-' {
-		return errors.New("proxy: COMMAND: " + string(req.Reply[1:len(req.Reply)-2]))
+	if len(reply) > 0 && reply[0] == '-' {
+		return errors.New("proxy: COMMAND: " + string(reply[1:len(reply)-2]))
 	}
-	live, err := ParseCommandReply(req.Reply)
+	live, err := ParseCommandReply(reply)
 	if err != nil {
 		return err
 	}
 	s.table.Store(withProxyCommands(Builtin().Merge(live)))
 
 	// HELLO names the server version: the backends'.
-	w = &waiter{done: make(chan struct{})}
-	req = &router.Request{Raw: []byte("*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n"), Slot: router.NoSlot, ReadOnly: true, Done: w}
-	s.router.Do(req, nil)
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-w.done:
+	reply, err = s.ask(ctx, []byte("*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n"))
+	if err != nil {
+		return err
 	}
-	if v, ok := parseValue(req.Reply); ok && !v.isError() {
+	if v, ok := parseValue(reply); ok && !v.isError() {
 		for _, line := range strings.Split(string(v.str), "\r\n") {
 			if ver, ok := strings.CutPrefix(line, "redis_version:"); ok {
 				s.version.Store(&ver)
@@ -303,6 +295,20 @@ func (s *Server) LearnCommands(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// ask sends one read-only command of the proxy's own to any master and
+// waits for its reply, or for ctx.
+func (s *Server) ask(ctx context.Context, raw []byte) ([]byte, error) {
+	w := &waiter{done: make(chan struct{})}
+	req := &router.Request{Raw: raw, Slot: router.NoSlot, ReadOnly: true, Done: w}
+	s.router.Do(req, nil)
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-w.done:
+	}
+	return req.Reply, nil
 }
 
 // serverVersion is the version HELLO reports: the masters' when known.

@@ -441,6 +441,7 @@ func (s *session) nextRequest() (*router.Request, []byte) {
 	s.nreq++
 	r := s.reqs[i]
 	r.Affinity = uint32(s.id)
+	r.RESP3 = s.proto == 3
 	return r, s.raws[i][:0]
 }
 
@@ -455,7 +456,6 @@ func (s *session) forward(args [][]byte, raw []byte, slot int, readOnly bool) {
 	r.Raw = raw
 	r.Slot = slot
 	r.ReadOnly = readOnly
-	r.RESP3 = s.proto == 3
 	if s.script != nil {
 		r.Script, s.script = s.script, nil
 	}

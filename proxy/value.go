@@ -9,6 +9,8 @@ import (
 // value is a decoded reply, for the few commands whose replies the proxy
 // reads rather than forwards: the parts of a command sent to every master
 // (KEYS, DBSIZE, INFO, SCRIPT EXISTS, ...). The data path never decodes.
+// tidwall/resp, which parses the COMMAND table, knows RESP2 only; these
+// replies come in the client's protocol, RESP3 included.
 type value struct {
 	typ   byte    // the RESP type byte: '+', '-', ':', '$', '*', '%', '~', '_', ...
 	str   []byte  // simple and bulk strings, errors, verbatim text without its format; aliases the reply
