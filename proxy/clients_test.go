@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -124,7 +125,7 @@ func testRedisPy(t *testing.T, target clientTarget) {
 	if err != nil {
 		t.Fatalf("redis-py is not importable by %s (%v: %s); %s", redisPython, err, strings.TrimSpace(string(out)), installHint)
 	}
-	runClientScript(t, redisPython, "testdata/clients/redispy_check.py",
+	runClientScript(t, redisPython, 9, "testdata/clients/redispy_check.py",
 		"--addr", target.addr, "--setinfo", yesNo(target.setinfo))
 }
 
@@ -137,13 +138,15 @@ func testIORedis(t *testing.T, target clientTarget) {
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ioredis", "package.json")); err != nil {
 		t.Fatalf("ioredis is not installed in %s (%v); %s", dir, err, installHint)
 	}
-	runClientScript(t, node, filepath.Join(dir, "check.js"),
+	runClientScript(t, node, 10, filepath.Join(dir, "check.js"),
 		"--addr", target.addr, "--setinfo", yesNo(target.setinfo))
 }
 
 // runClientScript runs one client script and fails t with everything it
-// printed when it exits non-zero; its own lines name the failed checks.
-func runClientScript(t *testing.T, interpreter, script string, args ...string) {
+// printed when it exits non-zero, or when its summary does not show all of
+// at least checks checks passed (a script that ran none must not pass);
+// its own lines name the failed checks.
+func runClientScript(t *testing.T, interpreter string, checks int, script string, args ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), clientScriptTimeout)
 	defer cancel()
@@ -157,6 +160,13 @@ func runClientScript(t *testing.T, interpreter, script string, args ...string) {
 	}
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", filepath.Base(interpreter), script, err, out)
+	}
+	m := regexp.MustCompile(`(\d+)/(\d+) checks passed`).FindSubmatch(out)
+	if m == nil || string(m[1]) != string(m[2]) || len(m[1]) == 0 {
+		t.Fatalf("%s: no summary of all checks passed:\n%s", script, out)
+	}
+	if n, _ := strconv.Atoi(string(m[2])); n < checks {
+		t.Fatalf("%s ran %d checks, want at least %d:\n%s", script, n, checks, out)
 	}
 	t.Logf("%s", out)
 }

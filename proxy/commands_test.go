@@ -930,6 +930,15 @@ func testWait(t *testing.T, f *cmdCluster) {
 	if d := time.Since(start); d < 190*time.Millisecond {
 		t.Errorf("WAIT 2 200 answered after %v, before its timeout", d)
 	}
+	// WAIT 2 0 would block the shared connection for ever: the proxy
+	// bounds it to maxWaitMillis and answers the count acknowledged.
+	start = time.Now()
+	if n, err := conn.Wait(ctx, 2, 0).Result(); err != nil || n != 1 {
+		t.Errorf("WAIT 2 0 with one replica each: %d, %v; want 1", n, err)
+	}
+	if d := time.Since(start); d < maxWaitMillis*time.Millisecond*9/10 || d > 3*maxWaitMillis*time.Millisecond {
+		t.Errorf("WAIT 2 0 answered after %v, want about %d ms", d, maxWaitMillis)
+	}
 
 	wantError(t, "WAIT 0 -1", conn.Do(ctx, "WAIT", "0", "-1").Err(), "ERR timeout is negative")
 	wantError(t, "WAIT x 0", conn.Do(ctx, "WAIT", "x", "0").Err(), "ERR value is not an integer or out of range")
