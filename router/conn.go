@@ -93,16 +93,19 @@ func (c *conn) run() {
 	c.writeLoop(sock)
 }
 
-func (c *conn) dial() (net.Conn, error) {
-	o := &c.p.rt.opts
+func (c *conn) dial() (net.Conn, error) { return c.p.rt.dialNode(c.p.addr, c.p.resp3) }
+
+// dialNode opens a connection to addr, authenticated, in RESP3 when resp3.
+func (rt *Router) dialNode(addr string, resp3 bool) (net.Conn, error) {
+	o := &rt.opts
 	ctx, cancel := context.WithTimeout(context.Background(), o.DialTimeout)
 	defer cancel()
-	nc, err := o.Dial(ctx, c.p.addr)
+	nc, err := o.Dial(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
-	if o.Password != "" || c.p.resp3 {
-		if err := handshake(nc, o.Username, o.Password, c.p.resp3, o.DialTimeout+o.ReadTimeout); err != nil {
+	if o.Password != "" || resp3 {
+		if err := handshake(nc, o.Username, o.Password, resp3, o.DialTimeout+o.ReadTimeout); err != nil {
 			nc.Close()
 			return nil, err
 		}

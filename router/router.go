@@ -30,6 +30,13 @@ type Options struct {
 	// MaxRedirects bounds the MOVED/ASK redirections followed for one
 	// request; zero means 5.
 	MaxRedirects int
+	// MaxDedicatedPerNode bounds the dedicated connections (transactions,
+	// blocking commands, subscribers) open to each node, in use or idle;
+	// zero means 256.
+	MaxDedicatedPerNode int
+	// DedicatedWait is how long a Lease waits for a dedicated connection
+	// when the node's are all in use; zero means 5s.
+	DedicatedWait time.Duration
 	// Username and Password authenticate every backend connection; empty
 	// Password means no AUTH, empty Username the default user.
 	Username, Password string
@@ -52,6 +59,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.RetryTimeout <= 0 {
 		o.RetryTimeout = 5 * time.Second
+	}
+	if o.MaxDedicatedPerNode <= 0 {
+		o.MaxDedicatedPerNode = 256
+	}
+	if o.DedicatedWait <= 0 {
+		o.DedicatedWait = 5 * time.Second
 	}
 	if o.MaxRedirects <= 0 {
 		o.MaxRedirects = 5
@@ -76,8 +89,9 @@ type Router struct {
 	rr     atomic.Uint32 // round robin over masters for keyless requests
 	closed atomic.Bool
 
-	mu    sync.Mutex
-	pools map[poolKey]*pool
+	mu     sync.Mutex
+	pools  map[poolKey]*pool
+	leases map[string]*leasePool
 
 	retries retries
 
@@ -126,6 +140,7 @@ func New(slots *slotmap.Map, opts Options) *Router {
 		opts:    opts,
 		slots:   slots,
 		pools:   make(map[poolKey]*pool),
+		leases:  make(map[string]*leasePool),
 		retries: retries{queues: make(map[uint32]*retryQueue)},
 		stop:    cancel,
 		done:    make(chan struct{}),
@@ -283,4 +298,5 @@ func (rt *Router) Close() {
 	for _, p := range pools {
 		p.close()
 	}
+	rt.closeLeases()
 }
