@@ -33,6 +33,8 @@ func (s *session) startCommandJob(cmd *Command, args [][]byte) bool {
 		s.wait(args)
 	case "config|set":
 		s.configSet(args)
+	case "client|unblock":
+		s.clientUnblock(args)
 	case "script|load", "script|exists", "script|flush", "script|kill",
 		"function|load", "function|delete", "function|flush", "function|restore", "function|kill":
 		s.scriptCommand(cmd.Name, args)
@@ -177,6 +179,11 @@ func (srv *Server) facts() proxyFacts {
 	}
 	f.Executable, _ = os.Executable()
 	srv.mu.Lock()
+	for c := range srv.sessions {
+		if c.blockedOn.Load() != nil {
+			f.BlockedClients++
+		}
+	}
 	for ln := range srv.listeners {
 		if a, ok := ln.Addr().(*net.TCPAddr); ok {
 			f.TCPPort = a.Port

@@ -26,6 +26,13 @@ const (
 	// kindSlotArg: routed to the master of the slot its argument names
 	// (CLUSTER COUNTKEYSINSLOT, GETKEYSINSLOT).
 	kindSlotArg
+	// kindTxn: MULTI, EXEC, DISCARD, WATCH, UNWATCH (txn.go).
+	kindTxn
+	// kindBlocking: may block; runs on a dedicated connection
+	// (blocking.go). XREAD and XREADGROUP are this kind only with BLOCK.
+	kindBlocking
+	// kindPubSub: the Pub/Sub commands (pubsub.go).
+	kindPubSub
 	// kindUnsupported: refused, with the reason in unsupported.
 	kindUnsupported
 )
@@ -54,15 +61,18 @@ var kinds = map[string]kind{
 
 	"eval": kindScript, "evalsha": kindScript, "eval_ro": kindScript, "evalsha_ro": kindScript,
 
-	"multi": kindUnsupported, "exec": kindUnsupported, "discard": kindUnsupported,
-	"watch": kindUnsupported, "unwatch": kindUnsupported,
-	"subscribe": kindUnsupported, "psubscribe": kindUnsupported, "ssubscribe": kindUnsupported,
-	"unsubscribe": kindUnsupported, "punsubscribe": kindUnsupported, "sunsubscribe": kindUnsupported,
+	"multi": kindTxn, "exec": kindTxn, "discard": kindTxn, "watch": kindTxn, "unwatch": kindTxn,
+	"client|unblock": kindLocal,
+
+	"subscribe": kindPubSub, "psubscribe": kindPubSub, "ssubscribe": kindPubSub,
+	"unsubscribe": kindPubSub, "punsubscribe": kindPubSub, "sunsubscribe": kindPubSub,
+	"publish": kindPubSub, "spublish": kindPubSub, "pubsub": kindPubSub,
+
 	"monitor": kindUnsupported, "sync": kindUnsupported, "psync": kindUnsupported,
 	"replconf": kindUnsupported, "asking": kindUnsupported, "waitaof": kindUnsupported,
 	"shutdown": kindUnsupported, "debug": kindUnsupported, "failover": kindUnsupported,
 	"replicaof": kindUnsupported, "slaveof": kindUnsupported, "module": kindUnsupported,
-	"client|pause": kindUnsupported, "client|unpause": kindUnsupported, "client|unblock": kindUnsupported,
+	"client|pause": kindUnsupported, "client|unpause": kindUnsupported,
 	"config|resetstat": kindUnsupported, "config|rewrite": kindUnsupported,
 	"acl|setuser": kindUnsupported, "acl|deluser": kindUnsupported, "acl|load": kindUnsupported,
 	"acl|save": kindUnsupported, "acl|log": kindUnsupported, "script|debug": kindUnsupported,
@@ -70,8 +80,7 @@ var kinds = map[string]kind{
 
 // unsupported gives the reason a command is refused for good, for the
 // error reply and the command reference, by the name in kinds. Commands
-// without one (transactions, Pub/Sub, blocking commands, MONITOR, WAITAOF)
-// hold a backend connection, which is still to come.
+// without one (MONITOR, WAITAOF) are not supported yet.
 var unsupported = map[string]string{
 	"sync": "replication is between cluster nodes", "psync": "replication is between cluster nodes",
 	"replconf": "replication is between cluster nodes", "asking": "redirections are the proxy's business",
@@ -99,7 +108,7 @@ func kindOf(c *Command) kind {
 		}
 	}
 	if c.Flags&CmdBlocking != 0 && name != "xread" && name != "xreadgroup" {
-		return kindUnsupported
+		return kindBlocking
 	}
 	return kindForward
 }
@@ -144,24 +153,27 @@ func (s *session) lookup(name []byte) *Command {
 func (s *session) handle(args [][]byte, raw []byte) {
 	cmd := s.lookup(args[0])
 	if cmd == nil {
-		s.replyError(unknownCommand(args))
+		s.reject(unknownCommand(args))
 		return
 	}
 	if cmd.Sub != nil && len(args) >= 2 {
 		sub := cmd.Subcommand(args[1])
 		if sub == nil {
-			s.replyError(unknownSubcommand(cmd.Name, args[1]))
+			s.reject(unknownSubcommand(cmd.Name, args[1]))
 			return
 		}
 		cmd = sub
 	}
 	s.lastResolved = cmd
 	if !cmd.ArityOK(len(args)) {
-		s.replyError(wrongArity(cmd.Name))
+		s.reject(wrongArity(cmd.Name))
 		return
 	}
 	if !s.authed && cmd.Flags&CmdNoAuth == 0 {
-		s.replyError(msgNoAuth)
+		s.reject(msgNoAuth)
+		return
+	}
+	if s.held != nil && s.answerHeld(cmd, args, raw) {
 		return
 	}
 
@@ -170,7 +182,7 @@ func (s *session) handle(args [][]byte, raw []byte) {
 		return
 	}
 	if cmd.Flags&CmdBlocking != 0 && hasBlockOption(args) {
-		s.refuseBlock(cmd)
+		s.block(cmd, args, raw)
 		return
 	}
 
@@ -206,14 +218,15 @@ func (s *session) answerOther(cmd *Command, args [][]byte, raw []byte) {
 		s.forwardScript(cmd, args, raw)
 	case kindSlotArg:
 		s.forwardSlotArg(args, raw)
+	case kindTxn:
+		s.answerTxn(cmd, args)
+	case kindBlocking:
+		s.block(cmd, args, raw)
+	case kindPubSub:
+		s.answerPubSub(cmd, args, raw)
 	default:
 		s.replyError(refusal(cmd))
 	}
-}
-
-//go:noinline
-func (s *session) refuseBlock(cmd *Command) {
-	s.replyError(fmt.Sprintf(msgNotSupportedFmt, strings.ToUpper(cmd.Name)+" BLOCK"))
 }
 
 // hasBlockOption reports whether XREAD or XREADGROUP args ask to block: the

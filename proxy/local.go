@@ -41,6 +41,7 @@ func (s *session) answerLocal(cmd *Command, args [][]byte) {
 	case "hello":
 		s.local = s.hello(args[1:])
 	case "reset":
+		s.releaseHeld()
 		s.authed = s.srv.opts.Password == ""
 		s.proto = 2
 		s.replyMode = replyOn

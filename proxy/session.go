@@ -69,6 +69,14 @@ type session struct {
 
 	script []byte // the SCRIPT LOAD command for the next request forwarded
 
+	// held is what the session holds beyond one batch: a transaction, a
+	// dedicated backend connection, subscriptions. nil for most sessions,
+	// so that the others pay one comparison per command.
+	held *held
+	// blockedOn is the dedicated connection a blocking command waits on,
+	// for CLIENT UNBLOCK from other sessions.
+	blockedOn atomic.Pointer[router.Lease]
+
 	// What CLIENT LIST and CLIENT INFO show of the session, read by other
 	// sessions: set here, copied on write.
 	created      int64                      // unix ns
@@ -116,6 +124,9 @@ type batch struct {
 	// cut ends the batch after the command just handled: a job with
 	// several rounds runs them before the client's next command.
 	cut bool
+	// written counts the entries whose replies went to the client
+	// before the batch ended (held.go, flushEarlier).
+	written int
 
 	// The last command name looked up, as the client spelled it, and what
 	// it found in which table: a pipeline mostly repeats one command, and
@@ -355,23 +366,7 @@ func (s *session) answerBatch() (int, error) {
 		s.lastRun.Store(s.lastResolved)
 	}
 
-	if s.wbuf == nil {
-		s.wbuf = getBuffer()[:0]
-	}
-	for i := range s.entries {
-		e := &s.entries[i]
-		switch {
-		case e.mute:
-		case e.req != nil:
-			s.wbuf = append(s.wbuf, e.req.Reply...)
-		case e.fan != nil:
-			s.wbuf = e.fan.appendMerged(s.wbuf)
-		case e.job != nil:
-			s.wbuf = e.job.appendReply(s, s.wbuf)
-		default:
-			s.wbuf = append(s.wbuf, s.local[e.off:e.end]...)
-		}
-	}
+	s.appendReplies()
 	if protoErr != nil {
 		s.wbuf = appendError(s.wbuf, "ERR "+protoErr.Error())
 	}
@@ -386,12 +381,35 @@ func (s *session) answerBatch() (int, error) {
 	return handled, protoErr
 }
 
+// appendReplies appends to wbuf the replies of the entries not written yet.
+func (s *session) appendReplies() {
+	if s.wbuf == nil {
+		s.wbuf = getBuffer()[:0]
+	}
+	for i := s.written; i < len(s.entries); i++ {
+		e := &s.entries[i]
+		switch {
+		case e.mute:
+		case e.req != nil:
+			s.wbuf = append(s.wbuf, e.req.Reply...)
+		case e.fan != nil:
+			s.wbuf = e.fan.appendMerged(s.wbuf)
+		case e.job != nil:
+			s.wbuf = e.job.appendReply(s, s.wbuf)
+		default:
+			s.wbuf = append(s.wbuf, s.local[e.off:e.end]...)
+		}
+	}
+	s.written = len(s.entries)
+}
+
 func (s *session) resetBatch() {
 	if s.hadJobs {
 		clear(s.entries) // no job's replies kept alive in the pool
 		s.hadJobs = false
 	}
 	s.cut = false
+	s.written = 0
 	s.entries = s.entries[:0]
 	s.local = s.local[:0]
 	for _, r := range s.reqs[:s.nreq] {
@@ -470,6 +488,7 @@ func (s *session) forward(args [][]byte, raw []byte, slot int, readOnly bool) {
 // close closes the connection once the backlog, if any, has been written,
 // and gives the buffers back.
 func (s *session) close() {
+	s.releaseHeld()
 	if s.out != nil {
 		// The client is gone or done sending; it gets a while to take the
 		// replies still waiting, not forever.

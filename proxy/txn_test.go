@@ -1,0 +1,257 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/slotproxy/slotproxy/internal/clustertest"
+	"github.com/slotproxy/slotproxy/router"
+)
+
+// TestHeldConnections runs transactions and blocking commands through the
+// proxy in front of a 3-master cluster.
+func TestHeldConnections(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Masters: 3})
+	p := startProxy(t, c, Options{}, router.Options{MaxDedicatedPerNode: 4, DedicatedWait: 300 * time.Millisecond})
+	t.Run("Transaction", func(t *testing.T) { testTransaction(t, p) })
+	t.Run("Watch", func(t *testing.T) { testWatch(t, p) })
+	t.Run("Blocking", func(t *testing.T) { testBlocking(t, p) })
+	t.Run("BlockedClientHangsUp", func(t *testing.T) { testBlockedHangUp(t, c, p) })
+	t.Run("PoolBound", func(t *testing.T) { testLeaseBound(t, p) })
+}
+
+func testTransaction(t *testing.T, p *testProxy) {
+	rc := dialRESP(t, p.Addr)
+	// Pipelined: a SET before MULTI must have run before the transaction.
+	rc.write(respCommand("SET", "{t}a", "1") + respCommand("MULTI") + respCommand("INCR", "{t}a") +
+		respCommand("PING") + respCommand("GET", "{t}a") + respCommand("EXEC") + respCommand("GET", "{t}a"))
+	want := []string{"+OK\r\n", "+OK\r\n", "+QUEUED\r\n", "+QUEUED\r\n", "+QUEUED\r\n",
+		"*3\r\n:2\r\n+PONG\r\n$1\r\n2\r\n", "$1\r\n2\r\n"}
+	for i, w := range want {
+		if got := rc.reply(); got != w {
+			t.Errorf("reply %d = %q, want %q", i, got, w)
+		}
+	}
+	// Errors while queued doom the transaction, as on redis-server.
+	for _, step := range []struct {
+		cmd  []string
+		want string
+	}{
+		{[]string{"MULTI"}, "+OK\r\n"},
+		{[]string{"SET", "{t}a", "5"}, "+QUEUED\r\n"},
+		{[]string{"SET", "{u}b", "5"}, "-CROSSSLOT Keys in request don't hash to the same slot\r\n"},
+		{[]string{"GET"}, "-ERR wrong number of arguments for 'get' command\r\n"},
+		{[]string{"MULTI"}, "-ERR MULTI calls can not be nested\r\n"},
+		{[]string{"EXEC"}, "-EXECABORT Transaction discarded because of previous errors.\r\n"},
+		{[]string{"GET", "{t}a"}, "$1\r\n2\r\n"},
+		{[]string{"EXEC"}, "-ERR EXEC without MULTI\r\n"},
+		{[]string{"MULTI"}, "+OK\r\n"},
+		{[]string{"SET", "{t}a", "7"}, "+QUEUED\r\n"},
+		{[]string{"DISCARD"}, "+OK\r\n"},
+		{[]string{"GET", "{t}a"}, "$1\r\n2\r\n"},
+		{[]string{"MULTI"}, "+OK\r\n"},
+		{[]string{"EXEC"}, "*0\r\n"},
+	} {
+		if got := rc.do(step.cmd...); got != step.want {
+			t.Errorf("%v = %q, want %q", step.cmd, got, step.want)
+		}
+	}
+}
+
+func testWatch(t *testing.T, p *testProxy) {
+	ctx := context.Background()
+	a := redis.NewClient(&redis.Options{Addr: p.Addr, Protocol: 2})
+	b := redis.NewClient(&redis.Options{Addr: p.Addr, Protocol: 3})
+	defer a.Close()
+	defer b.Close()
+	a.Set(ctx, "{w}k", "0", 0)
+	// A conflicting write between WATCH and EXEC makes EXEC fail.
+	err := a.Watch(ctx, func(tx *redis.Tx) error {
+		if err := b.Set(ctx, "{w}k", "other", 0).Err(); err != nil {
+			return err
+		}
+		_, err := tx.TxPipelined(ctx, func(pp redis.Pipeliner) error {
+			pp.Set(ctx, "{w}k", "mine", 0)
+			return nil
+		})
+		return err
+	}, "{w}k")
+	if !errors.Is(err, redis.TxFailedErr) {
+		t.Fatalf("EXEC after a conflicting write: err %v, want TxFailedErr", err)
+	}
+	if v := a.Get(ctx, "{w}k").Val(); v != "other" {
+		t.Fatalf("{w}k = %q after the failed transaction", v)
+	}
+	// Contention: 8 clients increment with WATCH/GET/MULTI/SET/EXEC.
+	const workers, each = 8, 25
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl := redis.NewClient(&redis.Options{Addr: p.Addr, Protocol: 2 + i%2})
+			defer cl.Close()
+			for range each {
+				for {
+					err := cl.Watch(ctx, func(tx *redis.Tx) error {
+						n, err := tx.Get(ctx, "{w}n").Int()
+						if err != nil && err != redis.Nil {
+							return err
+						}
+						_, err = tx.TxPipelined(ctx, func(pp redis.Pipeliner) error {
+							pp.Set(ctx, "{w}n", n+1, 0)
+							return nil
+						})
+						return err
+					}, "{w}n")
+					if err == nil {
+						break
+					}
+					if err != redis.TxFailedErr {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n, _ := a.Get(ctx, "{w}n").Int(); n != workers*each {
+		t.Fatalf("{w}n = %d after %d optimistic increments", n, workers*each)
+	}
+}
+
+func testBlocking(t *testing.T, p *testProxy) {
+	ctx := context.Background()
+	a := redis.NewClient(&redis.Options{Addr: p.Addr, Protocol: 2})
+	b := redis.NewClient(&redis.Options{Addr: p.Addr, Protocol: 3})
+	defer a.Close()
+	defer b.Close()
+	if err := a.BLPop(ctx, 100*time.Millisecond, "bq:empty").Err(); err != redis.Nil {
+		t.Fatalf("BLPOP on an empty list with a timeout: %v, want nil reply", err)
+	}
+	done := make(chan []string, 1)
+	go func() {
+		v, err := a.BLPop(ctx, 0, "bq:1").Result()
+		if err != nil {
+			v = []string{err.Error()}
+		}
+		done <- v
+	}()
+	// The blocked client holds no shared connection: others go on.
+	deadline := time.Now().Add(5 * time.Second)
+	for clientBlocked(t, b) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("BLPOP did not block")
+		}
+		if err := b.Set(ctx, "bq:other", "x", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.RPush(ctx, "bq:1", "job")
+	select {
+	case v := <-done:
+		if strings.Join(v, ",") != "bq:1,job" {
+			t.Fatalf("BLPOP = %v", v)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("BLPOP not woken by RPUSH")
+	}
+	// CLIENT UNBLOCK of a proxy client.
+	id := a.ClientID(ctx).Val()
+	go func() {
+		_, err := a.BRPop(ctx, 0, "bq:never").Result()
+		done <- []string{errString(err)}
+	}()
+	for clientBlocked(t, b) == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := b.ClientUnblock(ctx, id).Val(); n != 1 {
+		t.Fatalf("CLIENT UNBLOCK = %d, want 1", n)
+	}
+	if v := <-done; v[0] != "redis: nil" {
+		t.Fatalf("unblocked BRPOP: %v", v)
+	}
+	if n := b.ClientUnblock(ctx, id).Val(); n != 0 {
+		t.Fatalf("CLIENT UNBLOCK of an unblocked client = %d, want 0", n)
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// clientBlocked returns the proxy's blocked clients, from INFO clients of
+// the masters summed.
+func clientBlocked(t *testing.T, c *redis.Client) int {
+	t.Helper()
+	info := c.Info(context.Background(), "clients").Val()
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "blocked_clients:"); ok {
+			n := 0
+			for _, ch := range v {
+				n = n*10 + int(ch-'0')
+			}
+			return n
+		}
+	}
+	t.Fatalf("no blocked_clients in INFO clients: %q", info)
+	return 0
+}
+
+func testBlockedHangUp(t *testing.T, c *clustertest.Cluster, p *testProxy) {
+	b := redis.NewClient(&redis.Options{Addr: p.Addr})
+	defer b.Close()
+	rc := dialRESP(t, p.Addr)
+	rc.write(respCommand("BLPOP", "bq:gone", "0"))
+	for clientBlocked(t, b) == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	rc.nc.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for clientBlocked(t, b) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the backend connection of a client that hung up is still blocked")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func testLeaseBound(t *testing.T, p *testProxy) {
+	// The bound is 4 per node: a fifth blocked client on the same master
+	// waits, then gets an error.
+	ctx := context.Background()
+	var conns []*respConn
+	for i := range 4 {
+		rc := dialRESP(t, p.Addr)
+		rc.write(respCommand("BLPOP", "{bound}q"+string(rune('a'+i)), "0"))
+		conns = append(conns, rc)
+	}
+	b := redis.NewClient(&redis.Options{Addr: p.Addr})
+	defer b.Close()
+	for clientBlocked(t, b) < 4 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	err := b.BLPop(ctx, 0, "{bound}q5").Err()
+	if err == nil || !strings.Contains(err.Error(), "no dedicated backend connection free") {
+		t.Fatalf("fifth blocked client: %v", err)
+	}
+	for i, rc := range conns {
+		b.RPush(ctx, "{bound}q"+string(rune('a'+i)), "x")
+		if got := rc.reply(); !strings.Contains(got, "x") {
+			t.Fatalf("woken BLPOP: %q", got)
+		}
+	}
+	if err := b.BLPop(ctx, 50*time.Millisecond, "{bound}q5").Err(); err != redis.Nil {
+		t.Fatalf("BLPOP once connections are free again: %v", err)
+	}
+}
