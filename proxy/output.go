@@ -30,6 +30,16 @@ type backlog struct {
 // write sends b to the client, or queues it behind what is already
 // waiting. It never blocks on a client that does not read.
 func (s *session) write(b []byte) error {
+	if h := s.held; h != nil && h.sub != nil {
+		// Messages are written from the hub's goroutines too (pubsub.go).
+		return s.writeSubscribed(h.sub, b)
+	}
+	return s.writeNow(b)
+}
+
+// writeNow is write for a session that is the only writer of its
+// client, or that holds its subscriber's lock.
+func (s *session) writeNow(b []byte) error {
 	if o := s.out; o != nil {
 		o.mu.Lock()
 		switch {

@@ -99,6 +99,8 @@ type Server struct {
 	parkedN   atomic.Int64
 	stopSweep chan struct{}
 	serving   peakGauge // session goroutines running
+
+	pubsub hubRef // the Pub/Sub hub (hub.go)
 }
 
 // New returns a Server that routes through rt, with the built-in command
@@ -258,6 +260,7 @@ func (s *Server) Close() error {
 		s.parker.close() // parked sessions resume and end on their closed socket
 	}
 	s.wg.Wait()
+	s.pubsub.close() // after the sessions, which unsubscribed as they ended
 	if s.stopSweep != nil {
 		close(s.stopSweep)
 	}
