@@ -43,6 +43,10 @@ type BackendConfig struct {
 	DialTimeout        time.Duration `yaml:"dial_timeout"`
 	ReadTimeout        time.Duration `yaml:"read_timeout"`
 	RetryTimeout       time.Duration `yaml:"retry_timeout"`
+	// MaxDedicatedPerNode bounds the connections to each node that one
+	// client holds alone: transactions, blocking commands, subscribers.
+	MaxDedicatedPerNode int           `yaml:"max_dedicated_per_node"`
+	DedicatedWait       time.Duration `yaml:"dedicated_wait"`
 }
 
 type ClientsConfig struct {
@@ -78,10 +82,12 @@ func defaultConfig() Config {
 			RefreshInterval: 10 * time.Second,
 		},
 		Backend: BackendConfig{
-			ConnectionsPerNode: 1,
-			DialTimeout:        time.Second,
-			ReadTimeout:        3 * time.Second,
-			RetryTimeout:       5 * time.Second,
+			ConnectionsPerNode:  1,
+			DialTimeout:         time.Second,
+			ReadTimeout:         3 * time.Second,
+			RetryTimeout:        5 * time.Second,
+			MaxDedicatedPerNode: 256,
+			DedicatedWait:       5 * time.Second,
 		},
 		Clients:  ClientsConfig{MaxClients: 10000, MaxOutputBytes: 128 << 20},
 		Commands: CommandsConfig{ConfigSet: "refuse", ScriptCacheBytes: 16 << 20},
@@ -128,6 +134,7 @@ func (c *Config) check() error {
 		"backend.dial_timeout":     c.Backend.DialTimeout,
 		"backend.read_timeout":     c.Backend.ReadTimeout,
 		"backend.retry_timeout":    c.Backend.RetryTimeout,
+		"backend.dedicated_wait":   c.Backend.DedicatedWait,
 	} {
 		if d <= 0 {
 			return fmt.Errorf("%s: must be a positive duration, got %v", key, d)
@@ -135,6 +142,9 @@ func (c *Config) check() error {
 	}
 	if c.Backend.ConnectionsPerNode < 1 || c.Backend.ConnectionsPerNode > 64 {
 		return fmt.Errorf("backend.connections_per_node: must be 1 to 64, got %d", c.Backend.ConnectionsPerNode)
+	}
+	if c.Backend.MaxDedicatedPerNode < 1 {
+		return fmt.Errorf("backend.max_dedicated_per_node: must be at least 1, got %d", c.Backend.MaxDedicatedPerNode)
 	}
 	if c.Clients.MaxClients < 1 {
 		return fmt.Errorf("clients.max_clients: must be at least 1, got %d", c.Clients.MaxClients)

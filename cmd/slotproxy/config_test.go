@@ -75,6 +75,8 @@ backend:
   dial_timeout: 250ms
   read_timeout: 2s
   retry_timeout: 9s
+  max_dedicated_per_node: 32
+  dedicated_wait: 1500ms
 clients:
   password: client-secret
   max_clients: 50
@@ -99,7 +101,8 @@ runtime:
 				Seeds: []string{"10.0.0.1:7000", "10.0.0.2:7000"}, Username: "app", Password: "secret",
 				RefreshInterval: 30 * time.Second,
 			},
-			Backend:  BackendConfig{ConnectionsPerNode: 8, DialTimeout: 250 * time.Millisecond, ReadTimeout: 2 * time.Second, RetryTimeout: 9 * time.Second},
+			Backend: BackendConfig{ConnectionsPerNode: 8, DialTimeout: 250 * time.Millisecond, ReadTimeout: 2 * time.Second, RetryTimeout: 9 * time.Second,
+				MaxDedicatedPerNode: 32, DedicatedWait: 1500 * time.Millisecond},
 			Clients:  ClientsConfig{Password: "client-secret", MaxClients: 50, MaxOutputBytes: 2 << 20},
 			Commands: CommandsConfig{ConfigSet: "all-nodes", ScriptCacheBytes: 1024},
 			Metrics:  MetricsConfig{Listen: ""},
@@ -165,6 +168,8 @@ func TestConfigCheck(t *testing.T) {
 		{"no connections", "backend.connections_per_node", func(c *Config) { c.Backend.ConnectionsPerNode = 0 }},
 		{"65 connections", "backend.connections_per_node", func(c *Config) { c.Backend.ConnectionsPerNode = 65 }},
 		{"64 connections", "", func(c *Config) { c.Backend.ConnectionsPerNode = 64 }},
+		{"no dedicated connections", "backend.max_dedicated_per_node", func(c *Config) { c.Backend.MaxDedicatedPerNode = 0 }},
+		{"zero dedicated wait", "backend.dedicated_wait", func(c *Config) { c.Backend.DedicatedWait = 0 }},
 		{"no clients", "clients.max_clients", func(c *Config) { c.Clients.MaxClients = 0 }},
 		{"negative gomaxprocs", "runtime.gomaxprocs", func(c *Config) { c.Runtime.GOMAXPROCS = -1 }},
 		{"Go's own gomaxprocs", "", func(c *Config) { c.Runtime.GOMAXPROCS = 0 }},

@@ -75,13 +75,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 		return err
 	}
 	rt := router.New(slots, router.Options{
-		ConnsPerNode: cfg.Backend.ConnectionsPerNode,
-		DialTimeout:  cfg.Backend.DialTimeout,
-		ReadTimeout:  cfg.Backend.ReadTimeout,
-		RetryTimeout: cfg.Backend.RetryTimeout,
-		Username:     cfg.Cluster.Username,
-		Password:     cfg.Cluster.Password,
-		Logger:       logger,
+		ConnsPerNode:        cfg.Backend.ConnectionsPerNode,
+		DialTimeout:         cfg.Backend.DialTimeout,
+		ReadTimeout:         cfg.Backend.ReadTimeout,
+		RetryTimeout:        cfg.Backend.RetryTimeout,
+		MaxDedicatedPerNode: cfg.Backend.MaxDedicatedPerNode,
+		DedicatedWait:       cfg.Backend.DedicatedWait,
+		Username:            cfg.Cluster.Username,
+		Password:            cfg.Cluster.Password,
+		Logger:              logger,
 	})
 	defer rt.Close()
 	srv := proxy.New(rt, proxy.Options{
