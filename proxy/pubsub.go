@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"sort"
-	"strconv"
 	"sync"
 
 	"github.com/slotproxy/slotproxy/router"
@@ -252,17 +251,6 @@ func appendSubReply(b []byte, verb string, name []byte, n int, proto int) []byte
 	b = appendBulkString(b, verb)
 	b = appendBulk(b, name)
 	return appendInt(b, int64(n))
-}
-
-// appendPushHeader is an out-of-band message's header: a push in RESP3,
-// an array in RESP2.
-func appendPushHeader(b []byte, n int, proto int) []byte {
-	if proto < 3 {
-		return appendArrayHeader(b, n)
-	}
-	b = append(b, '>')
-	b = strconv.AppendInt(b, int64(n), 10)
-	return append(b, '\r', '\n')
 }
 
 // answerPubSubInfo serves PUBSUB's subcommands from the proxy's registry:

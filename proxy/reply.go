@@ -122,3 +122,14 @@ func appendVerbatim(b []byte, s string, proto int) []byte {
 	b = append(b, s...)
 	return append(b, '\r', '\n')
 }
+
+// appendPushHeader is an out-of-band message's header: a push in RESP3,
+// an array in RESP2.
+func appendPushHeader(b []byte, n int, proto int) []byte {
+	if proto < 3 {
+		return appendArrayHeader(b, n)
+	}
+	b = append(b, '>')
+	b = strconv.AppendInt(b, int64(n), 10)
+	return append(b, '\r', '\n')
+}
