@@ -22,6 +22,7 @@ const (
 	treatLocal   = "answered by the proxy"
 	treatScript  = "routed by its keys; the script is remembered and re-loaded on NOSCRIPT"
 	treatSlotArg = "routed to the slot it names"
+	treatHeld    = "on a dedicated connection to the master of its keys' slot"
 	treatRefused = "refused: "
 	whyNotYet    = "not supported yet"
 )
@@ -30,7 +31,7 @@ const (
 const (
 	noteOneSlot   = "all keys in one slot"
 	noteNoKeys    = "without keys: any master"
-	noteBlock     = "with BLOCK: refused, not supported yet"
+	noteBlock     = "with BLOCK: " + treatHeld
 	noteShardChan = "its shard channel stands for the key"
 )
 
@@ -67,6 +68,23 @@ var referenceNotes = map[string]string{
 	"script|kill":     "OK when a master stopped a script",
 	"function|kill":   "OK when a master stopped a function",
 	"client|tracking": "OFF answers OK: tracking is off",
+	"client|unblock":  "the proxy's own clients, unblocked on their master",
+
+	"multi":   "the proxy queues the commands; EXEC sends MULTI, them and EXEC in one write on a dedicated connection to the master of their slot; all keys in one slot",
+	"exec":    "the queued transaction, on a dedicated connection",
+	"discard": "also forgets the WATCHed keys",
+	"watch":   "leases a dedicated connection to the master of the keys' slot, held until EXEC, DISCARD or UNWATCH; all keys of the transaction in that slot",
+	"unwatch": "gives the dedicated connection back",
+
+	"subscribe":    "multiplexed: a few subscriber connections per node carry every client's subscriptions",
+	"psubscribe":   "multiplexed, as SUBSCRIBE; a pattern that may match keyspace notifications is made on every master",
+	"ssubscribe":   "multiplexed, on the master of the shard channel's slot",
+	"unsubscribe":  "the proxy's own clients",
+	"punsubscribe": "the proxy's own clients",
+	"sunsubscribe": "the proxy's own clients",
+	"publish":      "sent to the master the proxy's subscriptions are on (any master without them), so that one publisher's messages keep their order",
+	"spublish":     "routed by the slot of its shard channel",
+	"pubsub":       "from the subscriptions of the proxy's own clients",
 }
 
 // noteClusterSelf is the note of the CLUSTER subcommands the proxy
@@ -146,6 +164,21 @@ func describe(c *Command) referenceRow {
 		r.note = joinNotes(r.note, keyNotes(c))
 	case kindSlotArg:
 		r.treatment = treatSlotArg
+	case kindTxn:
+		r.treatment = treatLocal
+	case kindBlocking:
+		r.treatment = treatHeld
+		r.note = joinNotes(r.note, keyNotes(c))
+	case kindPubSub:
+		r.treatment = treatLocal
+		if c.Name == "publish" {
+			r.treatment = treatAny
+		} else if c.Name == "spublish" {
+			r.treatment = treatSlot
+		}
+		if container, _, ok := strings.Cut(c.Name, "|"); ok && r.note == "" {
+			r.note = referenceNotes[container]
+		}
 	case kindAll:
 		r.treatment = treatAll
 	case kindLocal:

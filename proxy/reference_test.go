@@ -164,7 +164,7 @@ func TestCommandReferenceCoversTable(t *testing.T) {
 		}
 	}
 
-	known := []string{treatSlot, treatAny, treatSplit, treatAll, treatLocal, treatScript, treatSlotArg}
+	known := []string{treatSlot, treatAny, treatSplit, treatAll, treatLocal, treatScript, treatSlotArg, treatHeld}
 	for n, r := range rows {
 		if !slices.Contains(known, r[0]) && (!strings.HasPrefix(r[0], treatRefused) || len(r[0]) == len(treatRefused)) {
 			t.Errorf("%s: treatment %q is none of the known ones", n, r[0])
@@ -185,7 +185,7 @@ func TestCommandReferenceRows(t *testing.T) {
 		{"MSETNX", "routed by the slot of its keys", "all keys in one slot"},
 		{"RENAME", "routed by the slot of its keys", "all keys in one slot"},
 		{"SUNIONSTORE", "routed by the slot of its keys", "all keys in one slot"},
-		{"XREAD", "routed by the slot of its keys", "with BLOCK: refused"},
+		{"XREAD", "routed by the slot of its keys", "with BLOCK: on a dedicated connection"},
 		{"FCALL", "routed by the slot of its keys", "without keys: any master"},
 		{"SPUBLISH", "routed by the slot of its keys", "shard channel"},
 		{"MGET", "split by slot and merged", ""},
@@ -195,7 +195,7 @@ func TestCommandReferenceRows(t *testing.T) {
 		{"EXISTS", "split by slot and merged", ""},
 		{"TOUCH", "split by slot and merged", ""},
 		{"TIME", "any master", ""},
-		{"PUBLISH", "any master", ""},
+		{"PUBLISH", "any master", "subscriptions are on"},
 		{"COMMAND COUNT", "any master", ""},
 		{"CONFIG GET", "any master", ""},
 		{"KEYS", "every master, replies merged", "*"},
@@ -213,8 +213,12 @@ func TestCommandReferenceRows(t *testing.T) {
 		{"EVALSHA", "routed by its keys; the script is remembered and re-loaded on NOSCRIPT", "all keys in one slot"},
 		{"CLUSTER COUNTKEYSINSLOT", "routed to the slot it names", ""},
 		{"CLUSTER GETKEYSINSLOT", "routed to the slot it names", ""},
-		{"MULTI", "refused: not supported yet", ""},
-		{"BLPOP", "refused: not supported yet", ""},
+		{"MULTI", "answered by the proxy", "EXEC sends"},
+		{"WATCH", "answered by the proxy", "dedicated connection"},
+		{"BLPOP", "on a dedicated connection to the master of its keys' slot", "all keys in one slot"},
+		{"SUBSCRIBE", "answered by the proxy", "multiplexed"},
+		{"PUBSUB NUMSUB", "answered by the proxy", "proxy's own clients"},
+		{"MONITOR", "refused: not supported yet", ""},
 		{"SHUTDOWN", "refused: it would stop a cluster node", ""},
 		{"ACL SETUSER", "refused: ACL users are managed on the nodes", ""},
 		{"CLUSTER SETSLOT", "refused: this proxy presents the whole cluster as one node", ""},
@@ -239,8 +243,8 @@ func TestCommandReferenceRows(t *testing.T) {
 // reasons the replies give.
 func TestCommandReferenceSources(t *testing.T) {
 	for name := range referenceNotes {
-		if c := referenceCommand(name); c == nil || (c.kind != kindLocal && c.kind != kindAll) {
-			t.Errorf("referenceNotes[%q]: no command of kindLocal or kindAll by that name", name)
+		if c := referenceCommand(name); c == nil || (c.kind != kindLocal && c.kind != kindAll && c.kind != kindTxn && c.kind != kindPubSub) {
+			t.Errorf("referenceNotes[%q]: no command the proxy answers or sends to every master by that name", name)
 		}
 	}
 	for name := range localRefusals {
