@@ -265,3 +265,31 @@ func appendValue(b []byte, v value, proto int) []byte {
 	}
 	return b
 }
+
+// routedJob is one request routed by its slot, whose reply the proxy
+// rewrites with merge; an error reply passes as it is.
+type routedJob struct {
+	r     *router.Request
+	sent  bool
+	merge func(s *session, b []byte, v value) []byte
+}
+
+func (j *routedJob) next(s *session) bool {
+	if j.sent {
+		return false
+	}
+	j.sent = true
+	s.jobDo(j.r)
+	return true
+}
+
+func (j *routedJob) appendReply(s *session, b []byte) []byte {
+	v, ok := parseValue(j.r.Reply)
+	switch {
+	case !ok:
+		return appendError(b, msgBadPartReply)
+	case v.isError():
+		return append(b, j.r.Reply...)
+	}
+	return j.merge(s, b, v)
+}

@@ -88,8 +88,7 @@ func (s *session) answerPubSub(cmd *Command, args [][]byte, raw []byte) {
 	case "publish":
 		s.publish(args, raw)
 	case "spublish":
-		slot := s.keySlot(cmd, args)
-		s.forward(args, raw, slot, false)
+		s.spublish(cmd, args, raw)
 	case "subscribe":
 		s.subscribe(subChannel, args[1:])
 	case "psubscribe":
@@ -112,8 +111,9 @@ func (s *session) answerPubSub(cmd *Command, args [][]byte, raw []byte) {
 // PUBLISHes spread over the masters could reach the subscribers out of
 // the order they were made in, even from one client.
 func (s *session) publish(args [][]byte, raw []byte) {
+	h := s.srv.peekHub()
 	node := ""
-	if h := s.srv.peekHub(); h != nil {
+	if h != nil {
 		h.mu.Lock()
 		node = h.primary
 		h.mu.Unlock()
@@ -125,20 +125,54 @@ func (s *session) publish(args [][]byte, raw []byte) {
 	if raw == nil {
 		raw = appendCommand(nil, args)
 	}
-	// A request of its own: the session's pooled ones are not reset
-	// for a Node.
-	r := &router.Request{
-		Raw:      raw,
-		Slot:     router.NoSlot,
-		Node:     node,
-		Affinity: uint32(s.id),
-		RESP3:    s.proto == 3,
-		Done:     s.batch,
-	}
 	s.wrote(router.NoSlot)
-	s.entries = append(s.entries, entry{req: r})
-	s.pending.Add(1)
-	s.srv.router.Do(r, s.table)
+	channel := string(args[1])
+	s.sendNodes([]string{node}, raw, false, func(s *session, b []byte, parts []value) []byte {
+		return appendInt(b, h.receivers(subChannel, channel, parts[0].num))
+	})
+}
+
+// spublish routes SPUBLISH by its shard channel, and counts the
+// receivers as publish does.
+func (s *session) spublish(cmd *Command, args [][]byte, raw []byte) {
+	slot := s.keySlot(cmd, args)
+	h := s.srv.peekHub()
+	if h == nil || slot < 0 {
+		s.forward(args, raw, slot, false)
+		return
+	}
+	if raw == nil {
+		raw = appendCommand(nil, args)
+	}
+	s.wrote(slot)
+	channel := string(args[1])
+	r := s.jobRequest(raw, slot, "", false)
+	s.startJob(&routedJob{r: r, merge: func(s *session, b []byte, v value) []byte {
+		return appendInt(b, h.receivers(subShard, channel, v.num))
+	}}, false)
+}
+
+// receivers turns the count of receivers a node answered to PUBLISH (or
+// SPUBLISH) of channel into the one a single server gives: the hub's
+// connection counts once per channel or pattern it holds, however many
+// of the proxy's clients share it, so it is replaced by those clients.
+// The node is the one holding the hub's subscriptions: the primary for
+// channels and every pattern, the slot's master for a shard channel.
+func (h *hub) receivers(kind subKind, channel string, n int64) int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if tp := h.topics[topicKey{kind, channel}]; tp != nil && tp.done {
+		n += int64(len(tp.subs)) - 1
+	}
+	if kind != subChannel {
+		return n
+	}
+	for key, tp := range h.topics {
+		if key.kind == subPattern && tp.done && globMatch([]byte(key.name), []byte(channel)) {
+			n += int64(len(tp.subs)) - 1
+		}
+	}
+	return n
 }
 
 // subscribe serves SUBSCRIBE, PSUBSCRIBE and SSUBSCRIBE. Once it replies,

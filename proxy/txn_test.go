@@ -192,7 +192,7 @@ func errString(err error) string {
 
 // clientBlocked returns the proxy's blocked clients, from INFO clients of
 // the masters summed.
-func clientBlocked(t *testing.T, c *redis.Client) int {
+func clientBlocked(t testing.TB, c *redis.Client) int {
 	t.Helper()
 	info := c.Info(context.Background(), "clients").Val()
 	for _, line := range strings.Split(info, "\r\n") {

@@ -55,6 +55,7 @@ type leasePool struct {
 
 	mu   sync.Mutex
 	idle [2][]*Lease // by protocol: [1] speaks RESP3
+	open int         // connections in use or idle
 }
 
 // Lease returns a connection to the node at addr that no one else uses,
@@ -79,24 +80,23 @@ func (rt *Router) Lease(addr string, resp3 bool) (*Lease, error) {
 		}
 	}
 	for {
-		l := p.takeIdle(resp3)
+		l, victim := p.take(resp3)
+		if victim != nil {
+			victim.nc.Close()
+		}
 		if l == nil {
-			l = p.takeIdle(!resp3)
-			if l == nil {
-				break
-			}
-			// An idle connection of the other protocol would make the
-			// bound count it without letting it serve: close it first.
-			l.nc.Close()
-			continue
+			break
 		}
 		if l.alive() {
 			return l, nil
 		}
-		l.nc.Close()
+		p.closed(l)
 	}
 	l, err := p.dial(resp3)
 	if err != nil {
+		p.mu.Lock()
+		p.open--
+		p.mu.Unlock()
 		<-p.sem
 		return nil, err
 	}
@@ -132,18 +132,43 @@ func proto(resp3 bool) int {
 	return 0
 }
 
-func (p *leasePool) takeIdle(resp3 bool) *Lease {
+// take returns an idle connection of the protocol, or nil when one may be
+// dialed, which it counts as open already. To stay within the bound, it
+// may pick an idle connection of the other protocol as the victim to
+// close first. The caller holds a slot of sem.
+func (p *leasePool) take(resp3 bool) (l, victim *Lease) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	idle := p.idle[proto(resp3)]
+	if l = p.pop(proto(resp3)); l != nil {
+		return l, nil
+	}
+	if p.open < cap(p.sem) {
+		p.open++
+		return nil, nil
+	}
+	// All open connections are in use or idle, and this caller's slot
+	// is free: an idle one of the other protocol gives way.
+	return nil, p.pop(1 - proto(resp3))
+}
+
+func (p *leasePool) pop(i int) *Lease {
+	idle := p.idle[i]
 	n := len(idle)
 	if n == 0 {
 		return nil
 	}
 	l := idle[n-1]
 	idle[n-1] = nil
-	p.idle[proto(resp3)] = idle[:n-1]
+	p.idle[i] = idle[:n-1]
 	return l
+}
+
+// closed closes l's connection and stops counting it.
+func (p *leasePool) closed(l *Lease) {
+	l.nc.Close()
+	p.mu.Lock()
+	p.open--
+	p.mu.Unlock()
 }
 
 // dial opens, authenticates and identifies a new dedicated connection.
@@ -266,7 +291,7 @@ func (l *Lease) Release() {
 	}
 	l.closed = true
 	if l.start != l.end || len(l.buf) > maxKeptBuffer || l.p.rt.closed.Load() {
-		l.nc.Close()
+		l.p.closed(l)
 	} else {
 		l.nc.SetDeadline(time.Time{})
 		fresh := &Lease{Addr: l.Addr, ID: l.ID, p: l.p, resp3: l.resp3, nc: l.nc, buf: l.buf}
@@ -284,7 +309,7 @@ func (l *Lease) Close() {
 		return
 	}
 	l.closed = true
-	l.nc.Close()
+	l.p.closed(l)
 	<-l.p.sem
 }
 
@@ -301,6 +326,7 @@ func (rt *Router) closeLeases() {
 		p.mu.Lock()
 		idle := p.idle
 		p.idle = [2][]*Lease{}
+		p.open -= len(idle[0]) + len(idle[1])
 		p.mu.Unlock()
 		for _, l := range append(idle[0], idle[1]...) {
 			l.nc.Close()
