@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/slotproxy/slotproxy/internal/clustertest"
 	"github.com/slotproxy/slotproxy/router"
+	"github.com/slotproxy/slotproxy/slotmap"
 )
 
 // TestHeldConnections runs transactions and blocking commands through the
@@ -253,5 +255,97 @@ func testLeaseBound(t *testing.T, p *testProxy) {
 	}
 	if err := b.BLPop(ctx, 50*time.Millisecond, "{bound}q5").Err(); err != redis.Nil {
 		t.Fatalf("BLPOP once connections are free again: %v", err)
+	}
+}
+
+// TestHeldFailover kills -9 the master serving a blocked client's key and
+// the keyspace notifications of that slot: the blocked client gets an
+// error at once, and once the replica took over, expiry notifications of
+// keys on it reach a subscriber through the proxy again.
+func TestHeldFailover(t *testing.T) {
+	ctx := context.Background()
+	c := clustertest.New(t, clustertest.Options{Masters: 3, Replicas: 1})
+	for _, n := range c.Nodes {
+		if err := c.Client(n.Addr).ConfigSet(ctx, "notify-keyspace-events", "Ex").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := startProxy(t, c, Options{}, router.Options{})
+	const key = "{failover}list"
+	slot := int(slotmap.Slot([]byte(key)))
+	victim := ownerOf(t, c, slot)
+
+	sub := dialRESP(t, p.Addr)
+	if got := sub.do("PSUBSCRIBE", "__keyevent@0__:expired"); !strings.Contains(got, "psubscribe") {
+		t.Fatalf("PSUBSCRIBE: %q", got)
+	}
+	blocked := dialRESP(t, p.Addr)
+	blocked.write(respCommand("BLPOP", key, "0"))
+	admin := redis.NewClient(&redis.Options{Addr: p.Addr})
+	defer admin.Close()
+	clustertest.Eventually(t, 10*time.Second, func() error {
+		if clientBlocked(t, admin) != 1 {
+			return errors.New("BLPOP not blocked yet")
+		}
+		return nil
+	})
+
+	for _, n := range c.Nodes {
+		if n.Addr == victim {
+			if err := n.Kill(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	killed := time.Now()
+	got, err := blocked.tryReply(5 * time.Second)
+	if err != nil {
+		t.Fatalf("the client blocked on the killed master got no reply: %v", err)
+	}
+	if !strings.HasPrefix(got, "-ERR slotproxy: backend connection lost") {
+		t.Fatalf("BLPOP on a killed master: %q", got)
+	}
+	t.Logf("blocked client answered %v after the kill: %q", time.Since(killed).Round(time.Millisecond), strings.TrimSpace(got))
+
+	// Once the slot has a new master, its keys' expiries are heard.
+	var survivor string
+	for _, n := range c.Nodes {
+		if n.Addr != victim {
+			survivor = n.Addr
+			break
+		}
+	}
+	clustertest.Eventually(t, 30*time.Second, func() error {
+		slots, err := c.Client(survivor).ClusterSlots(ctx).Result()
+		if err != nil {
+			return err
+		}
+		if owner := ownerIn(slots, slot); owner == victim || owner == "" {
+			return errors.New("no new master yet")
+		}
+		return nil
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; ; i++ {
+		if time.Now().After(deadline) {
+			t.Fatal("no expiry notification from the promoted master within 30s")
+		}
+		k := "{failover}ttl" + strconv.Itoa(i)
+		admin.Set(ctx, k, "x", 50*time.Millisecond)
+		msg, err := sub.tryReply(time.Second)
+		if err == nil {
+			if !strings.Contains(msg, "{failover}ttl") {
+				t.Fatalf("unexpected message %q", msg)
+			}
+			break
+		}
+	}
+	t.Logf("expiry notifications from the promoted master heard %v after the kill", time.Since(killed).Round(time.Millisecond))
+	// And a blocking command works on the new master.
+	blocked2 := redis.NewClient(&redis.Options{Addr: p.Addr})
+	defer blocked2.Close()
+	admin.RPush(ctx, key, "after")
+	if v, err := blocked2.BLPop(ctx, time.Second, key).Result(); err != nil || v[1] != "after" {
+		t.Fatalf("BLPOP on the promoted master: %v, %v", v, err)
 	}
 }
