@@ -950,7 +950,7 @@ func testLocalCommands(t *testing.T, p *testProxy) {
 		{[]any{"GET"}, nil, "ERR wrong number of arguments for 'get' command"},
 		{[]any{"ECHO"}, nil, "ERR wrong number of arguments for 'echo' command"},
 		{[]any{"SHUTDOWN"}, nil, "ERR slotproxy does not support 'SHUTDOWN': it would stop a cluster node"},
-		{[]any{"MULTI"}, nil, "ERR slotproxy does not support 'MULTI' yet"},
+		{[]any{"MONITOR"}, nil, "ERR slotproxy does not support 'MONITOR' yet"},
 	}
 	for _, c := range checks {
 		v, err := cl.Do(ctx, c.args...).Result()

@@ -254,7 +254,7 @@ func TestMainCommands(t *testing.T) {
 	out := stdout.String()
 	if !strings.HasPrefix(out, "| Command | How slotproxy serves it | Note |\n") ||
 		!strings.Contains(out, "| `GET` | routed by the slot of its keys | |\n") ||
-		!strings.Contains(out, "| `MULTI` | refused: not supported yet | |\n") {
+		!strings.Contains(out, "| `MONITOR` | refused: not supported yet | |\n") {
 		t.Errorf("slotproxy -commands printed:\n%.500s", out)
 	}
 }
