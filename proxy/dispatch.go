@@ -166,11 +166,11 @@ func (s *session) handle(args [][]byte, raw []byte) {
 	}
 	s.lastResolved = cmd
 	if !cmd.ArityOK(len(args)) {
-		s.reject(wrongArity(cmd.Name))
+		s.rejectCmd(cmd, wrongArity(cmd.Name))
 		return
 	}
 	if !s.authed && cmd.Flags&CmdNoAuth == 0 {
-		s.reject(msgNoAuth)
+		s.rejectCmd(cmd, msgNoAuth)
 		return
 	}
 	if s.held != nil && s.answerHeld(cmd, args, raw) {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/slotproxy/slotproxy/router"
 	"github.com/slotproxy/slotproxy/slotmap"
@@ -68,6 +69,22 @@ func (s *session) reject(msg string) {
 		h.dirty = true
 	}
 	s.replyError(msg)
+}
+
+// rejectCmd is reject for a known command. A refused EXEC ends the
+// transaction and answers EXECABORT with the reason, as redis-server's
+// execCommandAbort does.
+//
+//go:noinline
+func (s *session) rejectCmd(cmd *Command, msg string) {
+	if cmd.Name != "exec" {
+		s.reject(msg)
+		return
+	}
+	if s.held != nil {
+		s.discard()
+	}
+	s.replyError("EXECABORT Transaction discarded because of: " + strings.TrimPrefix(msg, "ERR "))
 }
 
 // settle waits for every request of the batch sent so far. A command on a

@@ -78,7 +78,7 @@ func (s *session) answerSubscribed(cmd *Command, args [][]byte, raw []byte) bool
 		s.replyLocal(off)
 		return true
 	}
-	s.reject("ERR Can't execute '" + cmd.Name + "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+	s.rejectCmd(cmd, "ERR Can't execute '"+cmd.Name+"': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
 	return true
 }
 

@@ -83,8 +83,15 @@ func (s *session) queue(cmd *Command, args [][]byte, raw []byte) {
 	}
 	switch cmd.kind {
 	case kindForward, kindScript, kindBlocking:
+	case kindPubSub:
+		if cmd.Name != "publish" && cmd.Name != "spublish" {
+			s.reject(strings.Replace(msgInMultiFmt, "%s", commandName(cmd), 1))
+			return
+		}
 	case kindLocal:
-		if cmd.Name != "ping" && cmd.Name != "echo" {
+		// A master answers these as the proxy would; SELECT 1 gets
+		// the cluster's own error either way.
+		if cmd.Name != "ping" && cmd.Name != "echo" && cmd.Name != "select" {
 			s.reject(strings.Replace(msgInMultiFmt, "%s", commandName(cmd), 1))
 			return
 		}
