@@ -438,21 +438,27 @@ func (h *hub) reconcile() {
 			writes = append(writes, out{k, b})
 		}
 	}
-	// Topics whose every node confirmed them release their waiters.
+	// Topics confirmed by every node they need release their waiters. A
+	// node that cannot be dialed (a master down until its failover) is
+	// not waited for, as long as one node confirmed: its subscriptions
+	// are made on whichever master serves its slots next.
 	for key, tp := range h.topics {
 		if tp.done {
 			continue
 		}
 		nodes = h.nodesFor(nodes[:0], key, t, masters)
-		ok := len(nodes) > 0
+		ok, confirmed := true, 0
 		for _, addr := range nodes {
 			k := h.links[addr]
-			if k == nil || !k.subs[key] {
+			switch {
+			case k != nil && k.subs[key]:
+				confirmed++
+			case k == nil && now.Before(h.retryAt[addr]):
+			default:
 				ok = false
-				break
 			}
 		}
-		if ok {
+		if ok && confirmed > 0 {
 			tp.done = true
 			close(tp.ready)
 		}
