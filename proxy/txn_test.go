@@ -307,6 +307,15 @@ func TestHeldFailover(t *testing.T) {
 	}
 	t.Logf("blocked client answered %v after the kill: %q", time.Since(killed).Round(time.Millisecond), strings.TrimSpace(got))
 
+	// A keyspace subscription made while the master is down (and before
+	// its replica took over, which takes about twice the node timeout)
+	// is confirmed by the masters that are up, not held until then.
+	late := dialRESP(t, p.Addr)
+	late.write(respCommand("PSUBSCRIBE", "__keyevent@0__:exp*"))
+	if got, err := late.tryReply(2 * time.Second); err != nil || !strings.Contains(got, "psubscribe") {
+		t.Fatalf("PSUBSCRIBE with a master down: %q, %v", got, err)
+	}
+
 	// Once the slot has a new master, its keys' expiries are heard.
 	var survivor string
 	for _, n := range c.Nodes {
@@ -336,6 +345,9 @@ func TestHeldFailover(t *testing.T) {
 		if err == nil {
 			if !strings.Contains(msg, "{failover}ttl") {
 				t.Fatalf("unexpected message %q", msg)
+			}
+			if msg2, err := late.tryReply(5 * time.Second); err != nil || !strings.Contains(msg2, k) {
+				t.Fatalf("the subscriber of the outage got %q, %v; want the expiry of %s", msg2, err, k)
 			}
 			break
 		}
