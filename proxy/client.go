@@ -175,7 +175,33 @@ func (s *session) appendClientLine(b []byte, now time.Time) []byte {
 	b = strconv.AppendInt(b, (now.UnixNano()-s.created)/int64(time.Second), 10)
 	b = append(b, " idle="...)
 	b = strconv.AppendInt(b, idle, 10)
-	b = append(b, " flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd="...)
+	b = append(b, " flags="...)
+	held := s.shown.Load()
+	if held == nil {
+		held = &heldShown{multi: -1}
+	}
+	flags := len(b)
+	if held.sub+held.psub+held.ssub > 0 {
+		b = append(b, 'P')
+	}
+	if held.multi >= 0 {
+		b = append(b, 'x')
+	}
+	if s.blockedOn.Load() != nil {
+		b = append(b, 'b')
+	}
+	if len(b) == flags {
+		b = append(b, 'N')
+	}
+	b = append(b, " db=0 sub="...)
+	b = strconv.AppendInt(b, int64(held.sub), 10)
+	b = append(b, " psub="...)
+	b = strconv.AppendInt(b, int64(held.psub), 10)
+	b = append(b, " ssub="...)
+	b = strconv.AppendInt(b, int64(held.ssub), 10)
+	b = append(b, " multi="...)
+	b = strconv.AppendInt(b, int64(held.multi), 10)
+	b = append(b, " qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd="...)
 	b = append(b, cmd...)
 	b = append(b, " user=default redir=-1 resp="...)
 	b = strconv.AppendInt(b, int64(m.resp), 10)
@@ -196,16 +222,13 @@ func addrString(a net.Addr) string {
 // clientList serves CLIENT LIST [TYPE type] [ID id ...].
 func (s *session) clientList(args [][]byte) []byte {
 	var ids map[uint64]bool
-	typeNormal := true
+	typ := ""
 	for len(args) > 0 {
 		switch {
 		case bytes.EqualFold(args[0], []byte("type")) && len(args) >= 2:
-			t := strings.ToLower(string(args[1]))
-			switch t {
-			case "normal", "pubsub":
-				typeNormal = t == "normal"
-			case "master", "replica", "slave":
-				typeNormal = false
+			typ = strings.ToLower(string(args[1]))
+			switch typ {
+			case "normal", "pubsub", "master", "replica", "slave":
 			default:
 				return appendError(s.local, sanitize("ERR Unknown client type '"+string(cut(args[1], 128))+"'"))
 			}
@@ -227,10 +250,10 @@ func (s *session) clientList(args [][]byte) []byte {
 		}
 	}
 	var text []byte
-	if typeNormal {
+	if typ == "" || typ == "normal" || typ == "pubsub" {
 		now := time.Now()
 		for _, c := range s.srv.clientSessions() {
-			if ids == nil || ids[c.id] {
+			if (ids == nil || ids[c.id]) && (typ == "" || c.pubsub() == (typ == "pubsub")) {
 				text = c.appendClientLine(text, now)
 				text = append(text, '\n')
 			}
@@ -258,6 +281,7 @@ func (s *session) clientKill(args [][]byte) []byte {
 		addr, laddr string
 		haveAddr    bool
 		haveLaddr   bool
+		typ         string
 		none        bool // a filter no client of the proxy can match
 		skipMe      = true
 	)
@@ -275,9 +299,9 @@ func (s *session) clientKill(args [][]byte) []byte {
 		case "laddr":
 			laddr, haveLaddr = string(val), true
 		case "type":
-			switch strings.ToLower(string(val)) {
-			case "normal":
-			case "master", "replica", "slave", "pubsub":
+			switch typ = strings.ToLower(string(val)); typ {
+			case "normal", "pubsub":
+			case "master", "replica", "slave":
 				none = true
 			default:
 				return appendError(s.local, sanitize("ERR Unknown client type '"+string(cut(val, 128))+"'"))
@@ -304,6 +328,7 @@ func (s *session) clientKill(args [][]byte) []byte {
 	}
 	n := s.killWhere(func(c *session) bool {
 		return (id == 0 || c.id == id) &&
+			(typ == "" || c.pubsub() == (typ == "pubsub")) &&
 			(!haveAddr || addrString(c.nc.RemoteAddr()) == addr) &&
 			(!haveLaddr || addrString(c.nc.LocalAddr()) == laddr)
 	}, skipMe)

@@ -28,6 +28,40 @@ type held struct {
 	sub *subscriber // Pub/Sub state (pubsub.go); nil when not subscribed
 }
 
+// heldShown is what CLIENT LIST shows of a session's held state. Other
+// sessions read it, so it is replaced whole, never changed.
+type heldShown struct {
+	sub, psub, ssub int // subscriptions by kind
+	multi           int // commands queued; -1 outside MULTI
+}
+
+// show publishes what CLIENT LIST shows of the held state.
+func (s *session) show() {
+	h := s.held
+	v := heldShown{multi: -1}
+	if h != nil {
+		if h.multi {
+			v.multi = len(h.queued)
+		}
+		if sub := h.sub; sub != nil {
+			sub.mu.Lock()
+			v.sub, v.psub, v.ssub = len(sub.sets[subChannel]), len(sub.sets[subPattern]), len(sub.sets[subShard])
+			sub.mu.Unlock()
+		}
+	}
+	if v == (heldShown{multi: -1}) {
+		s.shown.Store(nil)
+		return
+	}
+	s.shown.Store(&v)
+}
+
+// pubsub reports whether CLIENT LIST and KILL see a Pub/Sub client.
+func (s *session) pubsub() bool {
+	v := s.shown.Load()
+	return v != nil && v.sub+v.psub+v.ssub > 0
+}
+
 // holding returns the session's held state, making it.
 func (s *session) holding() *held {
 	if s.held == nil {
@@ -52,6 +86,7 @@ func (s *session) answerHeld(cmd *Command, args [][]byte, raw []byte) bool {
 	h := s.held
 	if h.multi {
 		s.queue(cmd, args, raw)
+		s.show()
 		return true
 	}
 	if h.sub != nil {
@@ -83,6 +118,7 @@ func (s *session) rejectCmd(cmd *Command, msg string) {
 	}
 	if s.held != nil {
 		s.discard()
+		s.show()
 	}
 	s.replyError("EXECABORT Transaction discarded because of: " + strings.TrimPrefix(msg, "ERR "))
 }
@@ -204,4 +240,5 @@ func (s *session) releaseHeld() {
 		s.unsubscribeAll()
 	}
 	s.held = nil
+	s.shown.Store(nil)
 }

@@ -103,7 +103,9 @@ func (s *session) answerPubSub(cmd *Command, args [][]byte, raw []byte) {
 		s.unsubscribe(subShard, args[1:])
 	default:
 		s.answerPubSubInfo(cmd, args, raw)
+		return
 	}
+	s.show()
 }
 
 // publish sends PUBLISH to the node the hub hears channels on. A node

@@ -76,6 +76,7 @@ type session struct {
 	// blockedOn is the dedicated connection a blocking command waits on,
 	// for CLIENT UNBLOCK from other sessions.
 	blockedOn atomic.Pointer[router.Lease]
+	shown     atomic.Pointer[heldShown] // for CLIENT LIST; nil: nothing held
 
 	// What CLIENT LIST and CLIENT INFO show of the session, read by other
 	// sessions: set here, copied on write.

@@ -33,6 +33,7 @@ var (
 
 // answerTxn serves the transaction commands outside MULTI.
 func (s *session) answerTxn(cmd *Command, args [][]byte) {
+	defer s.show()
 	switch cmd.Name {
 	case "multi":
 		h := s.holding()

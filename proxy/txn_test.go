@@ -26,6 +26,81 @@ func TestHeldConnections(t *testing.T) {
 	t.Run("Blocking", func(t *testing.T) { testBlocking(t, p) })
 	t.Run("BlockedClientHangsUp", func(t *testing.T) { testBlockedHangUp(t, c, p) })
 	t.Run("PoolBound", func(t *testing.T) { testLeaseBound(t, p) })
+	t.Run("ClientList", func(t *testing.T) { testHeldClientList(t, p) })
+}
+
+// testHeldClientList: CLIENT LIST shows what a client holds with
+// redis-server's flags and counts, and TYPE pubsub selects subscribers.
+func testHeldClientList(t *testing.T, p *testProxy) {
+	ctx := context.Background()
+	admin := redis.NewClient(&redis.Options{Addr: p.Addr, Protocol: 2})
+	defer admin.Close()
+	clientID := func(c *respConn) string {
+		t.Helper()
+		return strings.TrimSpace(strings.TrimPrefix(c.do("CLIENT", "ID"), ":"))
+	}
+	fields := func(list, id string) string {
+		for _, l := range strings.Split(list, "\n") {
+			if strings.HasPrefix(l, "id="+id+" ") {
+				var out []string
+				for _, f := range strings.Fields(l) {
+					for _, k := range []string{"flags=", "sub=", "psub=", "ssub=", "multi="} {
+						if strings.HasPrefix(f, k) {
+							out = append(out, f)
+						}
+					}
+				}
+				return strings.Join(out, " ")
+			}
+		}
+		t.Fatalf("client %s not in CLIENT LIST %q", id, list)
+		return ""
+	}
+	txn := dialRESP(t, p.Addr)
+	txnID := clientID(txn)
+	txn.do("MULTI")
+	txn.do("SET", "{cl}a", "1")
+	txn.do("INCR", "{cl}a")
+	if got := fields(admin.ClientList(ctx).Val(), txnID); got != "flags=x sub=0 psub=0 ssub=0 multi=2" {
+		t.Errorf("a client in MULTI with 2 commands queued: %q", got)
+	}
+	txn.do("EXEC")
+	if got := fields(admin.ClientList(ctx).Val(), txnID); got != "flags=N sub=0 psub=0 ssub=0 multi=-1" {
+		t.Errorf("after EXEC: %q", got)
+	}
+
+	sub := dialRESP(t, p.Addr)
+	subID := clientID(sub)
+	sub.do("SUBSCRIBE", "cl:a")
+	sub.do("PSUBSCRIBE", "cl:*")
+	sub.do("SSUBSCRIBE", "{cl}shard")
+	if got := fields(admin.ClientList(ctx).Val(), subID); got != "flags=P sub=1 psub=1 ssub=1 multi=-1" {
+		t.Errorf("a subscriber: %q", got)
+	}
+	if list := admin.Do(ctx, "CLIENT", "LIST", "TYPE", "pubsub").String(); !strings.Contains(list, "id="+subID+" ") || strings.Contains(list, "id="+txnID+" ") {
+		t.Errorf("CLIENT LIST TYPE pubsub: %q", list)
+	}
+	if list := admin.Do(ctx, "CLIENT", "LIST", "TYPE", "normal").String(); strings.Contains(list, "id="+subID+" ") {
+		t.Errorf("CLIENT LIST TYPE normal lists the subscriber: %q", list)
+	}
+
+	blocked := dialRESP(t, p.Addr)
+	blockedID := clientID(blocked)
+	blocked.write(respCommand("BLPOP", "{cl}q", "0"))
+	clustertest.Eventually(t, 5*time.Second, func() error {
+		if got := fields(admin.ClientList(ctx).Val(), blockedID); got != "flags=b sub=0 psub=0 ssub=0 multi=-1" {
+			return errors.New("blocked client shows " + got)
+		}
+		return nil
+	})
+	if n := admin.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Val(); n != int64(1) {
+		t.Errorf("CLIENT KILL TYPE pubsub = %v, want 1", n)
+	}
+	sub.expectClosed()
+	admin.RPush(ctx, "{cl}q", "x")
+	if got := blocked.reply(); !strings.Contains(got, "x") {
+		t.Errorf("BLPOP: %q", got)
+	}
 }
 
 func testTransaction(t *testing.T, p *testProxy) {
