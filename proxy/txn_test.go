@@ -436,3 +436,46 @@ func TestHeldFailover(t *testing.T) {
 		t.Fatalf("BLPOP on the promoted master: %v, %v", v, err)
 	}
 }
+
+// TestBlockedOnStoppedMaster stops (SIGSTOP) the master a client is
+// blocked on: its connection shows nothing, but once the replica took the
+// slot over the client is unblocked with an error instead of waiting on a
+// node that no longer serves its key.
+func TestBlockedOnStoppedMaster(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Masters: 3, Replicas: 1})
+	p := startProxy(t, c, Options{}, router.Options{})
+	const key = "{stopped}list"
+	victim := ownerOf(t, c, int(slotmap.Slot([]byte(key))))
+	blocked := dialRESP(t, p.Addr)
+	blocked.write(respCommand("BLPOP", key, "0"))
+	admin := redis.NewClient(&redis.Options{Addr: p.Addr})
+	defer admin.Close()
+	clustertest.Eventually(t, 10*time.Second, func() error {
+		if clientBlocked(t, admin) != 1 {
+			return errors.New("BLPOP not blocked yet")
+		}
+		return nil
+	})
+	var node *clustertest.Node
+	for _, n := range c.Nodes {
+		if n.Addr == victim {
+			node = n
+		}
+	}
+	if err := node.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	defer node.Cont()
+	stopped := time.Now()
+	got, err := blocked.tryReply(30 * time.Second)
+	if err != nil {
+		t.Fatalf("the client blocked on a stopped master got no reply: %v", err)
+	}
+	if !strings.HasPrefix(got, "-UNBLOCKED slotproxy: the master serving the keys changed") {
+		t.Fatalf("BLPOP on a stopped master: %q", got)
+	}
+	t.Logf("blocked client answered %v after SIGSTOP of its master: %q", time.Since(stopped).Round(time.Millisecond), strings.TrimSpace(got))
+	if n := clientBlocked(t, admin); n != 0 {
+		t.Fatalf("%d clients still blocked", n)
+	}
+}
