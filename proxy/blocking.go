@@ -20,7 +20,6 @@ import (
 // keep its clients blocked on a node that no longer serves their keys.
 
 const (
-	msgBlockLost     = "ERR slotproxy: backend connection lost; the command may or may not have run"
 	msgBlockFailover = "UNBLOCKED slotproxy: the master serving the keys changed while the command was blocked; it may or may not have run"
 	// blockCheckEvery is how often a blocked command's master is checked
 	// against the slot table.
@@ -40,14 +39,14 @@ func (s *session) block(cmd *Command, args [][]byte, raw []byte) {
 	}
 	if err := s.flushEarlier(); err != nil {
 		s.quit = true
-		s.replyError(msgBlockLost)
+		s.replyError(router.MsgConnLost)
 		return
 	}
 	addr := s.masterOf(slot)
-	var pre []byte
+	asking := false
 	for redirects := 0; ; redirects++ {
 		if addr == "" {
-			s.replyError("CLUSTERDOWN Hash slot not served")
+			s.replyError(router.MsgSlotDown)
 			return
 		}
 		l, msg := s.leaseAt(addr)
@@ -55,17 +54,17 @@ func (s *session) block(cmd *Command, args [][]byte, raw []byte) {
 			s.replyError(msg)
 			return
 		}
-		reply, gone, err := s.blockOn(l, pre, raw, slot)
+		reply, gone, err := s.blockOn(l, asking, raw, slot)
 		if err != nil {
 			l.Close()
 			switch {
 			case gone == watchClientGone:
 				s.quit = true
-				s.replyError(msgBlockLost)
+				s.replyError(router.MsgConnLost)
 			case gone == watchFailover:
 				s.replyError(msgBlockFailover)
 			default:
-				s.replyError(msgBlockLost)
+				s.replyError(router.MsgConnLost)
 			}
 			return
 		}
@@ -76,14 +75,9 @@ func (s *session) block(cmd *Command, args [][]byte, raw []byte) {
 			return
 		}
 		l.Release()
-		addr, pre = target, nil
-		if ask {
-			pre = askingCmd
-		}
+		addr, asking = target, ask
 	}
 }
-
-var askingCmd = []byte("*1\r\n$6\r\nASKING\r\n")
 
 // Why a blocked command was interrupted.
 const (
@@ -92,24 +86,21 @@ const (
 	watchFailover
 )
 
-// blockOn sends pre (whose reply is dropped) and cmd on l and waits for
-// cmd's reply, for as long as the node takes, unless the client hangs up
-// or the slot's master changes.
-func (s *session) blockOn(l *router.Lease, pre, cmd []byte, slot int) ([]byte, int32, error) {
-	if err := l.Write(append(append([]byte(nil), pre...), cmd...)); err != nil {
+// blockOn sends cmd on l, after ASKING when asking, and waits for its
+// reply for as long as the node takes, unless the client hangs up or the
+// slot's master changes.
+func (s *session) blockOn(l *router.Lease, asking bool, cmd []byte, slot int) ([]byte, int32, error) {
+	write := l.Write
+	if asking {
+		write = l.WriteAsking
+	}
+	if err := write(cmd); err != nil {
 		return nil, watchNone, err
 	}
 	w := s.watchBlocked(l, slot)
 	s.blockedOn.Store(l)
 	defer s.blockedOn.Store(nil)
-	var reply []byte
-	var err error
-	if pre != nil {
-		_, err = l.Read(false)
-	}
-	if err == nil {
-		reply, err = l.Read(true)
-	}
+	reply, err := l.Read(true)
 	w.stop()
 	return reply, w.why.Load(), err
 }

@@ -125,9 +125,15 @@ func refusalReason(c *Command) string {
 	return ""
 }
 
+// commandName is c's name as redis-server prints it in errors and the
+// reference: "CLIENT LIST".
+func commandName(c *Command) string {
+	return strings.ToUpper(strings.ReplaceAll(c.Name, "|", " "))
+}
+
 // refusal is the error reply to a command of kindUnsupported.
 func refusal(c *Command) string {
-	name := strings.ToUpper(strings.ReplaceAll(c.Name, "|", " "))
+	name := commandName(c)
 	why := refusalReason(c)
 	if why == "" {
 		return fmt.Sprintf(msgNotSupportedFmt, name)

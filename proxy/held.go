@@ -207,7 +207,7 @@ func (s *session) lease(slot int) (*router.Lease, string) {
 		if s.srv.router.Table() == nil {
 			return nil, router.MsgNoTable
 		}
-		return nil, "CLUSTERDOWN Hash slot not served"
+		return nil, router.MsgSlotDown
 	}
 	return s.leaseAt(addr)
 }
@@ -219,7 +219,7 @@ func (s *session) leaseAt(addr string) (*router.Lease, string) {
 		if errors.Is(err, router.ErrNoLease) {
 			return nil, "ERR slotproxy: no dedicated backend connection free: " + err.Error()
 		}
-		return nil, "CLUSTERDOWN slotproxy: master unreachable: " + err.Error()
+		return nil, router.MsgUnreachable + err.Error()
 	}
 	return l, ""
 }

@@ -142,7 +142,7 @@ func referenceRows(t *Table) []referenceRow {
 // describe says how the proxy serves c, from c's kind, fan and keys.
 func describe(c *Command) referenceRow {
 	r := referenceRow{
-		name: strings.ToUpper(strings.ReplaceAll(c.Name, "|", " ")),
+		name: commandName(c),
 		note: referenceNotes[c.Name],
 	}
 	switch c.kind {

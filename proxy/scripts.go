@@ -5,9 +5,6 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"sync"
-
-	"github.com/slotproxy/slotproxy/router"
-	"github.com/slotproxy/slotproxy/slotmap"
 )
 
 // Scripts and functions. Redis 7 does not replicate its script cache: a
@@ -92,17 +89,11 @@ func (s *session) forwardScript(cmd *Command, args [][]byte, raw []byte) {
 	default:
 		s.script = s.srv.scripts.get(args[1])
 	}
-	slot := router.NoSlot
-	s.keys = cmd.Keys(args, s.keys[:0])
-	for _, k := range s.keys {
-		ks := int(slotmap.Slot(args[k]))
-		if slot == router.NoSlot {
-			slot = ks
-		} else if ks != slot {
-			s.script = nil
-			s.replyError(msgCrossSlot)
-			return
-		}
+	slot := s.keySlot(cmd, args)
+	if slot == slotsDiffer {
+		s.script = nil
+		s.replyError(msgCrossSlot)
+		return
 	}
 	s.forward(args, raw, slot, cmd.Flags&CmdReadOnly != 0)
 }

@@ -2,7 +2,7 @@ package proxy
 
 import (
 	"bytes"
-	"strings"
+	"fmt"
 
 	"github.com/slotproxy/slotproxy/router"
 )
@@ -86,18 +86,18 @@ func (s *session) queue(cmd *Command, args [][]byte, raw []byte) {
 	case kindForward, kindScript, kindBlocking:
 	case kindPubSub:
 		if cmd.Name != "publish" && cmd.Name != "spublish" {
-			s.reject(strings.Replace(msgInMultiFmt, "%s", commandName(cmd), 1))
+			s.reject(fmt.Sprintf(msgInMultiFmt, commandName(cmd)))
 			return
 		}
 	case kindLocal:
 		// A master answers these as the proxy would; SELECT 1 gets
 		// the cluster's own error either way.
 		if cmd.Name != "ping" && cmd.Name != "echo" && cmd.Name != "select" {
-			s.reject(strings.Replace(msgInMultiFmt, "%s", commandName(cmd), 1))
+			s.reject(fmt.Sprintf(msgInMultiFmt, commandName(cmd)))
 			return
 		}
 	default:
-		s.reject(strings.Replace(msgInMultiFmt, "%s", commandName(cmd), 1))
+		s.reject(fmt.Sprintf(msgInMultiFmt, commandName(cmd)))
 		return
 	}
 	slot := s.keySlot(cmd, args)
@@ -124,11 +124,6 @@ func (s *session) queue(cmd *Command, args [][]byte, raw []byte) {
 	off := len(s.local)
 	s.local = appendSimple(s.local, "QUEUED")
 	s.replyLocal(off)
-}
-
-// commandName is cmd's name as redis-server prints it in errors.
-func commandName(cmd *Command) string {
-	return strings.ToUpper(strings.ReplaceAll(cmd.Name, "|", " "))
 }
 
 // endTxn closes the transaction and returns what it held.

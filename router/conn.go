@@ -225,7 +225,7 @@ func (c *conn) writeLoop(sock *socket) {
 			// retry after the batch.
 			rest := c.queue
 			c.queue = nil
-			msg := msgUnreachable + c.err.Error()
+			msg := MsgUnreachable + c.err.Error()
 			expired := c.requeue(slices.Concat(batch, rest), msg)
 			c.mu.Unlock()
 			for _, r := range expired {
@@ -354,7 +354,7 @@ func (c *conn) fail(err error) {
 		again = append(again, c.queue...)
 		c.queue = nil
 	}
-	msg := msgUnreachable + err.Error()
+	msg := MsgUnreachable + err.Error()
 	expired := c.requeue(again, msg)
 	nc := c.nc
 	c.mu.Unlock()
@@ -365,7 +365,7 @@ func (c *conn) fail(err error) {
 	}
 	c.p.dropped(c, err, nc != nil)
 	for _, r := range lost {
-		r.fail(msgConnLost)
+		r.fail(MsgConnLost)
 	}
 	for _, r := range expired {
 		r.fail(msg)

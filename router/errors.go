@@ -18,10 +18,15 @@ var (
 // style (an error code word, then text) so clients classify them as usual.
 const (
 	// MsgNoTable is the reply to a request made before any slot table.
-	MsgNoTable      = "CLUSTERDOWN The cluster is down (slotproxy has no slot table yet)"
-	msgSlotDown     = "CLUSTERDOWN Hash slot not served"
-	msgConnLost     = "ERR slotproxy: backend connection lost; the command may or may not have run"
+	MsgNoTable = "CLUSTERDOWN The cluster is down (slotproxy has no slot table yet)"
+	// MsgSlotDown is the reply when no master serves a slot.
+	MsgSlotDown = "CLUSTERDOWN Hash slot not served"
+	// MsgConnLost is the reply to a command whose connection broke
+	// after it was written.
+	MsgConnLost     = "ERR slotproxy: backend connection lost; the command may or may not have run"
 	msgTooManyMoves = "ERR slotproxy: too many redirections"
 	msgClosed       = "ERR slotproxy: shutting down"
-	msgUnreachable  = "CLUSTERDOWN slotproxy: master unreachable: "
+	// MsgUnreachable, followed by the error, is the reply when a master
+	// cannot be reached.
+	MsgUnreachable = "CLUSTERDOWN slotproxy: master unreachable: "
 )

@@ -41,6 +41,7 @@ type Lease struct {
 	start, end int
 	sc         replyScanner
 	closed     bool
+	skip       int         // replies to drop before the next one is read: ASKING's
 	stop       atomic.Bool // Interrupt was called
 }
 
@@ -80,12 +81,19 @@ func (rt *Router) Lease(addr string, resp3 bool) (*Lease, error) {
 		}
 	}
 	for {
-		l, victim := p.take(resp3)
-		if victim != nil {
-			victim.nc.Close()
+		l, other := p.take(resp3)
+		if l == nil && other == nil {
+			break
 		}
 		if l == nil {
-			break
+			// Switched rather than closed and dialed again: RESP2 and
+			// RESP3 clients competing for a full pool would otherwise
+			// redial on every turn.
+			if other.alive() && other.switchProto(resp3) == nil {
+				return other, nil
+			}
+			p.closed(other)
+			continue
 		}
 		if l.alive() {
 			return l, nil
@@ -132,11 +140,11 @@ func proto(resp3 bool) int {
 	return 0
 }
 
-// take returns an idle connection of the protocol, or nil when one may be
-// dialed, which it counts as open already. To stay within the bound, it
-// may pick an idle connection of the other protocol as the victim to
-// close first. The caller holds a slot of sem.
-func (p *leasePool) take(resp3 bool) (l, victim *Lease) {
+// take returns an idle connection of the protocol; or, at the bound, an
+// idle one of the other protocol to switch; or neither when one may be
+// dialed, which it counts as open already. The caller holds a slot of
+// sem.
+func (p *leasePool) take(resp3 bool) (l, other *Lease) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if l = p.pop(proto(resp3)); l != nil {
@@ -147,8 +155,29 @@ func (p *leasePool) take(resp3 bool) (l, victim *Lease) {
 		return nil, nil
 	}
 	// All open connections are in use or idle, and this caller's slot
-	// is free: an idle one of the other protocol gives way.
+	// is free: an idle one of the other protocol is there.
 	return nil, p.pop(1 - proto(resp3))
+}
+
+// switchProto makes an idle connection speak RESP3 or RESP2 (HELLO 3 or
+// HELLO 2; the connection is authenticated already).
+func (l *Lease) switchProto(resp3 bool) error {
+	hello := appendCommand(nil, "HELLO", "2")
+	if resp3 {
+		hello = appendCommand(nil, "HELLO", "3")
+	}
+	if err := l.Write(hello); err != nil {
+		return err
+	}
+	reply, err := l.Read(false)
+	if err != nil {
+		return err
+	}
+	if reply[0] == '-' {
+		return fmt.Errorf("%w: %s", ErrProtocol, bytes.TrimSpace(reply))
+	}
+	l.resp3 = resp3
+	return nil
 }
 
 func (p *leasePool) pop(i int) *Lease {
@@ -225,6 +254,17 @@ func (l *Lease) Write(b []byte) error {
 	return nil
 }
 
+// WriteAsking writes cmd right after ASKING, for a node that an ASK
+// redirection named; Read drops ASKING's reply.
+func (l *Lease) WriteAsking(cmd []byte) error {
+	b := make([]byte, 0, len(askingCmd)+len(cmd))
+	if err := l.Write(append(append(b, askingCmd...), cmd...)); err != nil {
+		return err
+	}
+	l.skip++
+	return nil
+}
+
 // Read returns the next reply, framed, valid until the next Read. The node
 // has the read timeout to send it; with block, as long as it takes: a
 // blocking command's own timeout is the node's to keep.
@@ -245,6 +285,10 @@ func (l *Lease) Read(block bool) ([]byte, error) {
 			if size > 0 {
 				reply := l.buf[l.start : l.start+size]
 				l.start += size
+				if l.skip > 0 {
+					l.skip--
+					continue
+				}
 				return reply, nil
 			}
 		}
@@ -290,7 +334,7 @@ func (l *Lease) Release() {
 		return
 	}
 	l.closed = true
-	if l.start != l.end || len(l.buf) > maxKeptBuffer || l.p.rt.closed.Load() {
+	if l.start != l.end || l.skip != 0 || len(l.buf) > maxKeptBuffer || l.p.rt.closed.Load() {
 		l.p.closed(l)
 	} else {
 		l.nc.SetDeadline(time.Time{})

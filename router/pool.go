@@ -65,7 +65,7 @@ func (p *pool) sendSlow(i int, r *Request) {
 		return
 	}
 	if time.Now().Before(p.retryAt) {
-		msg := msgUnreachable + p.lastErr.Error()
+		msg := MsgUnreachable + p.lastErr.Error()
 		p.mu.Unlock()
 		p.rt.retry(r, msg)
 		return

@@ -194,7 +194,7 @@ func (rt *Router) route(r *Request) {
 		pools = rs.pools[1]
 	}
 	if len(pools) == 0 {
-		rt.retry(r, msgSlotDown)
+		rt.retry(r, MsgSlotDown)
 		return
 	}
 	if r.Slot == NoSlot {
@@ -204,7 +204,7 @@ func (rt *Router) route(r *Request) {
 	i := t.ShardIndex(uint16(r.Slot))
 	if i < 0 {
 		rt.slots.Refresh("uncovered slot")
-		rt.retry(r, msgSlotDown)
+		rt.retry(r, MsgSlotDown)
 		return
 	}
 	pools[i].send(r)
