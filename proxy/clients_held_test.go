@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -453,7 +452,7 @@ func checkGoHeldBLPop(t *testing.T, rdb *redis.Client, opts *redis.Options) {
 	if err := rdb.Del(ctx, key).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if n := heldBlockedClients(t, rdb); n != 0 {
+	if n := clientBlocked(t, rdb); n != 0 {
 		t.Fatalf("blocked_clients = %d before BLPOP, want 0", n)
 	}
 	blocker := redis.NewClient(opts)
@@ -467,7 +466,7 @@ func checkGoHeldBLPop(t *testing.T, rdb *redis.Client, opts *redis.Options) {
 		v, err := blocker.BLPop(ctx, 0, key).Result()
 		done <- popped{v, err}
 	}()
-	heldPoll(t, "BLPOP to block (INFO clients blocked_clients)", func() bool { return heldBlockedClients(t, rdb) >= 1 })
+	waitBlocked(t, rdb, 1)
 	select {
 	case p := <-done:
 		t.Fatalf("BLPOP on an empty list returned %v, %v before any push", p.v, p.err)
@@ -487,37 +486,11 @@ func checkGoHeldBLPop(t *testing.T, rdb *redis.Client, opts *redis.Options) {
 	if left := rdb.LRange(ctx, key, 0, -1).Val(); !slices.Equal(left, []string{"second"}) {
 		t.Errorf("list after BLPOP = %q, want [second]", left)
 	}
-	heldPoll(t, "blocked_clients back to 0", func() bool { return heldBlockedClients(t, rdb) == 0 })
+	waitBlocked(t, rdb, 0)
 
 	// A timeout that runs out gives a null reply.
 	// go-redis sends whole seconds, at least 1.
 	if v, err := blocker.BLPop(ctx, time.Second, "{held:go}:empty").Result(); !errors.Is(err, redis.Nil) {
 		t.Errorf("BLPOP on an empty list with timeout 1 = %q, %v; want redis.Nil", v, err)
-	}
-}
-
-func heldBlockedClients(t *testing.T, rdb *redis.Client) int {
-	t.Helper()
-	info, err := rdb.InfoMap(t.Context(), "clients").Result()
-	if err != nil {
-		t.Fatalf("INFO clients: %v", err)
-	}
-	v, ok := info["Clients"]["blocked_clients"]
-	n, err := strconv.Atoi(v)
-	if !ok || err != nil {
-		t.Fatalf("INFO clients has no blocked_clients count: %v", slices.Sorted(maps.Keys(info["Clients"])))
-	}
-	return n
-}
-
-// heldPoll waits until cond holds, for at most heldWait.
-func heldPoll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(heldWait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, heldWait)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -680,13 +680,12 @@ func (s *heldSide) blocked() int {
 // waitBlocked polls until n clients are blocked, or fails past the
 // deadline.
 func (s *heldSide) waitBlocked(n int) {
-	deadline := time.Now().Add(heldReplyWait)
-	for got := s.blocked(); got != n; got = s.blocked() {
-		if time.Now().After(deadline) {
-			s.t.Fatalf("%s: %d clients blocked after %v, want %d", s.name, got, heldReplyWait, n)
+	clustertest.Eventually(s.t, heldReplyWait, func() error {
+		if got := s.blocked(); got != n {
+			return fmt.Errorf("%s: %d clients blocked, want %d", s.name, got, n)
 		}
-		time.Sleep(2 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // runHeldSeq runs steps on both sides and reports every reply that

@@ -52,12 +52,10 @@ func infoInt(t testing.TB, info, field string) int {
 // bound of dedicated ones, and that the dedicated ones are reused rather
 // than dialed per transaction.
 func TestTransactionRate(t *testing.T) {
-	if testing.Short() {
-		t.Skip("10 s of load")
-	}
 	c := clustertest.New(t, clustertest.Options{Masters: 3})
 	const bound = 8
-	p := startProxy(t, c, Options{}, router.Options{MaxDedicatedPerNode: bound})
+	// No periodic refresh: its dials would count among the proxy's.
+	p := startProxyWith(t, c, Options{}, router.Options{MaxDedicatedPerNode: bound}, time.Hour)
 	ctx := context.Background()
 	masters, err := c.MasterAddrs(ctx)
 	if err != nil {
@@ -174,11 +172,8 @@ func TestTransactionRate(t *testing.T) {
 			t.Errorf("master %s: %d connections from the proxy at the peak, want at most %d", masters[i], peak[i], limit)
 		}
 		// Every transaction dialing its connection would make thousands.
-		// A few more than the bound are dialed when RESP2 and RESP3
-		// clients compete for a full pool: an idle connection of one
-		// protocol is closed to make room for the other.
-		if dialed[i] > 4*limit {
-			t.Errorf("master %s: %d connections dialed for %d transactions, want at most %d", masters[i], dialed[i], rate*seconds, 4*limit)
+		if dialed[i] > limit {
+			t.Errorf("master %s: %d connections dialed for %d transactions, want at most %d", masters[i], dialed[i], rate*seconds, limit)
 		}
 	}
 	t.Logf("%d transactions committed and %d aborted by WATCH in %v (%.0f/s); masters' peak connections from the proxy %v (limit %d), dialed during the run %v",
@@ -211,12 +206,7 @@ func BenchmarkGetSetWhileBlocked(b *testing.B) {
 	}
 	admin := redis.NewClient(&redis.Options{Addr: p.Addr})
 	defer admin.Close()
-	clustertest.Eventually(b, 30*time.Second, func() error {
-		if n := clientBlocked(b, admin); n != blocked {
-			return fmt.Errorf("%d clients blocked, want %d", n, blocked)
-		}
-		return nil
-	})
+	waitBlocked(b, admin, blocked)
 	b.Run("500-blocked", func(b *testing.B) { benchGetSet(b, p) })
 	conn := masterConns(b, c, masters)
 	for i, n := range conn {

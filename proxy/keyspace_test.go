@@ -167,23 +167,20 @@ func failover(t testing.TB, c *clustertest.Cluster, replica string) {
 		}
 		return nil
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if err := c.Client(replica).Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
-			t.Fatalf("CLUSTER FAILOVER on %s: %v", replica, err)
-		}
-		wait := time.Now().Add(5 * time.Second)
-		for time.Now().Before(wait) {
-			role, err := c.Client(replica).Do(ctx, "ROLE").Slice()
-			if err == nil && len(role) > 0 && role[0] == "master" {
-				return
+	var asked time.Time
+	clustertest.Eventually(t, 30*time.Second, func() error {
+		if time.Since(asked) > 5*time.Second {
+			if err := c.Client(replica).Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
+				t.Fatalf("CLUSTER FAILOVER on %s: %v", replica, err)
 			}
-			time.Sleep(50 * time.Millisecond)
+			asked = time.Now()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not become a master", replica)
+		role, err := c.Client(replica).Do(ctx, "ROLE").Slice()
+		if err == nil && len(role) > 0 && role[0] == "master" {
+			return nil
 		}
-	}
+		return fmt.Errorf("%s is not a master yet", replica)
+	})
 }
 
 // ownerOf asks the cluster which master serves slot.

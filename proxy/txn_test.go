@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -222,14 +223,10 @@ func testBlocking(t *testing.T, p *testProxy) {
 		done <- v
 	}()
 	// The blocked client holds no shared connection: others go on.
-	deadline := time.Now().Add(5 * time.Second)
-	for clientBlocked(t, b) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("BLPOP did not block")
-		}
-		if err := b.Set(ctx, "bq:other", "x", 0).Err(); err != nil {
-			t.Fatal(err)
-		}
+	waitBlocked(t, b, 1)
+	// Other clients go on while it is blocked.
+	if err := b.Set(ctx, "bq:other", "x", 0).Err(); err != nil {
+		t.Fatal(err)
 	}
 	b.RPush(ctx, "bq:1", "job")
 	select {
@@ -246,9 +243,7 @@ func testBlocking(t *testing.T, p *testProxy) {
 		_, err := a.BRPop(ctx, 0, "bq:never").Result()
 		done <- []string{errString(err)}
 	}()
-	for clientBlocked(t, b) == 0 {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitBlocked(t, b, 1)
 	if n := b.ClientUnblock(ctx, id).Val(); n != 1 {
 		t.Fatalf("CLIENT UNBLOCK = %d, want 1", n)
 	}
@@ -267,22 +262,23 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// clientBlocked returns the proxy's blocked clients, from INFO clients of
-// the masters summed.
+// clientBlocked returns the blocked clients INFO clients reports through
+// c: the proxy's own when c is a proxy client.
 func clientBlocked(t testing.TB, c *redis.Client) int {
 	t.Helper()
-	info := c.Info(context.Background(), "clients").Val()
-	for _, line := range strings.Split(info, "\r\n") {
-		if v, ok := strings.CutPrefix(line, "blocked_clients:"); ok {
-			n := 0
-			for _, ch := range v {
-				n = n*10 + int(ch-'0')
-			}
-			return n
+	return infoInt(t, c.Info(context.Background(), "clients").Val(), "blocked_clients")
+}
+
+// waitBlocked waits until INFO clients through c reports n blocked
+// clients.
+func waitBlocked(t testing.TB, c *redis.Client, n int) {
+	t.Helper()
+	clustertest.Eventually(t, 30*time.Second, func() error {
+		if got := clientBlocked(t, c); got != n {
+			return fmt.Errorf("%d clients blocked, want %d", got, n)
 		}
-	}
-	t.Fatalf("no blocked_clients in INFO clients: %q", info)
-	return 0
+		return nil
+	})
 }
 
 func testBlockedHangUp(t *testing.T, c *clustertest.Cluster, p *testProxy) {
@@ -290,17 +286,18 @@ func testBlockedHangUp(t *testing.T, c *clustertest.Cluster, p *testProxy) {
 	defer b.Close()
 	rc := dialRESP(t, p.Addr)
 	rc.write(respCommand("BLPOP", "bq:gone", "0"))
-	for clientBlocked(t, b) == 0 {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitBlocked(t, b, 1)
 	rc.nc.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for clientBlocked(t, b) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the backend connection of a client that hung up is still blocked")
+	// The proxy's count would drop with the session; the master's own
+	// says the backend connection is no longer blocked.
+	clustertest.Eventually(t, 5*time.Second, func() error {
+		for _, m := range c.Seeds() {
+			if n := clientBlocked(t, c.Client(m)); n != 0 {
+				return fmt.Errorf("%s still has %d blocked clients after the client hung up", m, n)
+			}
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func testLeaseBound(t *testing.T, p *testProxy) {
@@ -315,9 +312,7 @@ func testLeaseBound(t *testing.T, p *testProxy) {
 	}
 	b := redis.NewClient(&redis.Options{Addr: p.Addr})
 	defer b.Close()
-	for clientBlocked(t, b) < 4 {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitBlocked(t, b, 4)
 	err := b.BLPop(ctx, 0, "{bound}q5").Err()
 	if err == nil || !strings.Contains(err.Error(), "no dedicated backend connection free") {
 		t.Fatalf("fifth blocked client: %v", err)
@@ -358,12 +353,7 @@ func TestHeldFailover(t *testing.T) {
 	blocked.write(respCommand("BLPOP", key, "0"))
 	admin := redis.NewClient(&redis.Options{Addr: p.Addr})
 	defer admin.Close()
-	clustertest.Eventually(t, 10*time.Second, func() error {
-		if clientBlocked(t, admin) != 1 {
-			return errors.New("BLPOP not blocked yet")
-		}
-		return nil
-	})
+	waitBlocked(t, admin, 1)
 
 	for _, n := range c.Nodes {
 		if n.Addr == victim {
@@ -450,12 +440,7 @@ func TestBlockedOnStoppedMaster(t *testing.T) {
 	blocked.write(respCommand("BLPOP", key, "0"))
 	admin := redis.NewClient(&redis.Options{Addr: p.Addr})
 	defer admin.Close()
-	clustertest.Eventually(t, 10*time.Second, func() error {
-		if clientBlocked(t, admin) != 1 {
-			return errors.New("BLPOP not blocked yet")
-		}
-		return nil
-	})
+	waitBlocked(t, admin, 1)
 	var node *clustertest.Node
 	for _, n := range c.Nodes {
 		if n.Addr == victim {
@@ -477,5 +462,63 @@ func TestBlockedOnStoppedMaster(t *testing.T) {
 	t.Logf("blocked client answered %v after SIGSTOP of its master: %q", time.Since(stopped).Round(time.Millisecond), strings.TrimSpace(got))
 	if n := clientBlocked(t, admin); n != 0 {
 		t.Fatalf("%d clients still blocked", n)
+	}
+}
+
+// TestTransactionInterrupted: a transaction whose slot moved while it was
+// queued is not run and says why, and the next one goes to the new
+// owner; one whose WATCH connection broke answers that it may or may not
+// have run.
+func TestTransactionInterrupted(t *testing.T) {
+	ctx := context.Background()
+	c := clustertest.New(t, clustertest.Options{Masters: 3})
+	// No refresh of its own during the test: only the MOVED may teach
+	// the proxy the new owner.
+	p := startProxyWith(t, c, Options{}, router.Options{}, time.Hour)
+	const key = "{moving}k"
+	slot := int(slotmap.Slot([]byte(key)))
+	src := ownerOf(t, c, slot)
+	dst := otherMaster(t, c, src)
+
+	rc := dialRESP(t, p.Addr)
+	rc.do("SET", key, "before")
+	rc.do("MULTI")
+	if got := rc.do("SET", key, "in-txn"); got != "+QUEUED\r\n" {
+		t.Fatalf("SET in MULTI: %q", got)
+	}
+	m := beginMigration(t, c, slot, src, dst)
+	m.move()
+	m.finish()
+	got := rc.do("EXEC")
+	if !strings.HasPrefix(got, "-EXECABORT Transaction discarded: its slot moved to another master while it was queued; nothing ran (MOVED ") {
+		t.Fatalf("EXEC after the slot moved: %q", got)
+	}
+	if v := c.Client(dst).Get(ctx, key).Val(); v != "before" {
+		t.Fatalf("%s = %q on the new owner after the aborted transaction", key, v)
+	}
+	rc.do("MULTI")
+	rc.do("SET", key, "after")
+	if got := rc.do("EXEC"); got != "*1\r\n+OK\r\n" {
+		t.Fatalf("EXEC once the MOVED patched the table: %q", got)
+	}
+	if v := c.Client(dst).Get(ctx, key).Val(); v != "after" {
+		t.Fatalf("%s = %q on the new owner", key, v)
+	}
+
+	// The WATCH connection is killed on the node before EXEC.
+	if got := rc.do("WATCH", key); got != "+OK\r\n" {
+		t.Fatalf("WATCH: %q", got)
+	}
+	killed, err := c.Client(dst).Do(ctx, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes").Int()
+	if err != nil || killed == 0 {
+		t.Fatalf("CLIENT KILL on %s: %d, %v", dst, killed, err)
+	}
+	rc.do("MULTI")
+	rc.do("SET", key, "lost")
+	if got := rc.do("EXEC"); got != "-"+msgTxnLost+"\r\n" {
+		t.Fatalf("EXEC on a broken WATCH connection: %q", got)
+	}
+	if got := rc.do("GET", key); got != "$5\r\nafter\r\n" {
+		t.Fatalf("GET after the lost transaction: %q", got)
 	}
 }

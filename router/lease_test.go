@@ -116,6 +116,45 @@ func TestLease(t *testing.T) {
 	d.Close()
 }
 
+// TestLeaseSwitchesProtocol: at the bound, a client of one protocol gets
+// an idle connection of the other, switched with HELLO, not a new dial.
+func TestLeaseSwitchesProtocol(t *testing.T) {
+	n := clustertest.Standalone(t, "")
+	table, err := slotmap.BuildTable([]slotmap.Assignment{{
+		Master: slotmap.Node{Addr: n.Addr},
+		Ranges: []slotmap.SlotRange{{Start: 0, End: slotmap.NumSlots - 1}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := router.New(slotmap.Static(table), router.Options{MaxDedicatedPerNode: 1})
+	t.Cleanup(rt.Close)
+	var ids []int64
+	hgetall := []byte("*2\r\n$7\r\nHGETALL\r\n$4\r\nnone\r\n")
+	for i, resp3 := range []bool{true, false, true} {
+		l, err := rt.Lease(n.Addr, resp3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Write(hgetall); err != nil {
+			t.Fatal(err)
+		}
+		reply, err := l.Read(false)
+		want := "*0\r\n"
+		if resp3 {
+			want = "%0\r\n"
+		}
+		if err != nil || string(reply) != want {
+			t.Fatalf("lease %d (RESP3 %v): HGETALL answered %q, %v; want %q", i, resp3, reply, err, want)
+		}
+		ids = append(ids, l.ID)
+		l.Release()
+	}
+	if ids[1] != ids[0] || ids[2] != ids[0] {
+		t.Fatalf("connection ids %v: want one connection, switched, never dialed again", ids)
+	}
+}
+
 func listed(t *testing.T, c *redis.Client, id int64) bool {
 	t.Helper()
 	list, err := c.ClientList(context.Background()).Result()
