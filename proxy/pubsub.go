@@ -130,7 +130,7 @@ func (s *session) publish(args [][]byte, raw []byte) {
 	s.wrote(router.NoSlot)
 	channel := string(args[1])
 	s.sendNodes([]string{node}, raw, false, func(s *session, b []byte, parts []value) []byte {
-		return appendInt(b, h.receivers(subChannel, channel, parts[0].num))
+		return appendInt(b, h.receivers(subChannel, node, channel, parts[0].num))
 	})
 }
 
@@ -150,31 +150,54 @@ func (s *session) spublish(cmd *Command, args [][]byte, raw []byte) {
 	channel := string(args[1])
 	r := s.jobRequest(raw, slot, "", false)
 	s.startJob(&routedJob{r: r, merge: func(s *session, b []byte, v value) []byte {
-		return appendInt(b, h.receivers(subShard, channel, v.num))
+		return appendInt(b, h.receivers(subShard, s.masterOf(slot), channel, v.num))
 	}}, false)
 }
 
-// receivers turns the count of receivers a node answered to PUBLISH (or
-// SPUBLISH) of channel into the one a single server gives: the hub's
-// connection counts once per channel or pattern it holds, however many
-// of the proxy's clients share it, so it is replaced by those clients.
-// The node is the one holding the hub's subscriptions: the primary for
-// channels and every pattern, the slot's master for a shard channel.
-func (h *hub) receivers(kind subKind, channel string, n int64) int64 {
+// receivers turns the count of receivers node answered to PUBLISH (or
+// SPUBLISH) of channel into the one a single server gives: the proxy's
+// clients on the channel and its matching patterns, plus the node's other
+// subscribers. The hub's connection counts once per channel or pattern
+// it holds on node; while a subscription is being made or dropped the
+// node may or may not count it yet, so the hub is taken out at most for
+// what it may hold, and never below none.
+func (h *hub) receivers(kind subKind, node, channel string, n int64) int64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if tp := h.topics[topicKey{kind, channel}]; tp != nil && tp.done {
-		n += int64(len(tp.subs)) - 1
+	var onNode map[topicKey]bool // the hub's subscriptions on node
+	if k := h.links[node]; k != nil {
+		onNode = k.subs
 	}
-	if kind != subChannel {
-		return n
-	}
-	for key, tp := range h.topics {
-		if key.kind == subPattern && tp.done && globMatch([]byte(key.name), []byte(channel)) {
-			n += int64(len(tp.subs)) - 1
+	var local, held int64
+	count := func(key topicKey) {
+		tp := h.topics[key]
+		if tp != nil {
+			local += int64(len(tp.subs))
+		}
+		if _, ok := onNode[key]; tp != nil || ok {
+			held++
 		}
 	}
-	return n
+	count(topicKey{kind, channel})
+	if kind == subChannel {
+		patterns := make(map[string]bool)
+		for key := range h.topics {
+			if key.kind == subPattern {
+				patterns[key.name] = true
+			}
+		}
+		for key := range onNode {
+			if key.kind == subPattern {
+				patterns[key.name] = true
+			}
+		}
+		for pat := range patterns {
+			if globMatch([]byte(pat), []byte(channel)) {
+				count(topicKey{subPattern, pat})
+			}
+		}
+	}
+	return local + max(0, n-held)
 }
 
 // subscribe serves SUBSCRIBE, PSUBSCRIBE and SSUBSCRIBE. Once it replies,
