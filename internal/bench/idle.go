@@ -14,20 +14,27 @@ import (
 // parked figure is read: slotproxy's 10 s idle limit and two sweeps.
 const parkedAfter = 15 * time.Second
 
-// memory holds the proxy's resident set sizes, in KiB (VmRSS).
+// memory holds the proxy's resident set sizes. Per-connection figures are
+// taken from VmRSS (rss.total).
 type memory struct {
-	idleKiB      int64 // benchmark proxy, ready, before any load
-	afterLoadKiB int64 // benchmark proxy, 2 s after the last run
+	idle      rss // benchmark proxy, ready, before any load
+	afterLoad rss // benchmark proxy, 2 s after the last run
 
 	// The connection figures come from a second, fresh proxy process: the
 	// benchmark one keeps heap and stacks grown under load, which would
 	// blur a per-connection delta either way.
-	conns         int
-	freshIdleKiB  int64 // fresh proxy, ready, nothing connected
-	connectedKiB  int64 // conns idle client connections accepted, nothing sent
-	pingedKiB     int64 // after one PING/PONG on each of them, idle again
-	parkedKiB     int64 // the same, once the proxy has parked them
-	afterCloseKiB int64 // all closed again
+	conns      int
+	freshIdle  rss // fresh proxy, ready, nothing connected
+	connected  rss // conns idle client connections accepted, nothing sent
+	pinged     rss // after one PING/PONG on each of them, idle again
+	parked     rss // the same, once the proxy has parked them
+	afterClose rss // all closed again
+}
+
+// perConnKiB is the VmRSS growth from the fresh idle proxy to at, per
+// connection.
+func (m memory) perConnKiB(at rss) float64 {
+	return float64(at.total-m.freshIdle.total) / float64(m.conns)
 }
 
 // idleConnTest starts a fresh proxy and opens cfg.idleConns plain TCP
@@ -43,7 +50,7 @@ func idleConnTest(ctx context.Context, cfg config, seed, logPath string, mem *me
 	pid := p.pid()
 	mem.conns = cfg.idleConns
 
-	if mem.freshIdleKiB, err = stableRSS(ctx, pid); err != nil {
+	if mem.freshIdle, err = stableRSS(ctx, pid); err != nil {
 		return err
 	}
 	baseFDs, err := countFDs(pid)
@@ -64,14 +71,14 @@ func idleConnTest(ctx context.Context, cfg config, seed, logPath string, mem *me
 	if err := waitFDs(ctx, pid, func(n int) bool { return n >= baseFDs+len(conns) }); err != nil {
 		return fmt.Errorf("waiting for slotproxy to accept %d connections: %w", len(conns), err)
 	}
-	if mem.connectedKiB, err = stableRSS(ctx, pid); err != nil {
+	if mem.connected, err = stableRSS(ctx, pid); err != nil {
 		return err
 	}
 
 	if err := pingAll(ctx, conns); err != nil {
 		return err
 	}
-	if mem.pingedKiB, err = stableRSS(ctx, pid); err != nil {
+	if mem.pinged, err = stableRSS(ctx, pid); err != nil {
 		return err
 	}
 	// slotproxy parks a session idle for 10 s (its goroutine ends) and
@@ -79,7 +86,7 @@ func idleConnTest(ctx context.Context, cfg config, seed, logPath string, mem *me
 	if err := sleepCtx(ctx, parkedAfter); err != nil {
 		return err
 	}
-	if mem.parkedKiB, err = stableRSS(ctx, pid); err != nil {
+	if mem.parked, err = stableRSS(ctx, pid); err != nil {
 		return err
 	}
 
@@ -90,7 +97,7 @@ func idleConnTest(ctx context.Context, cfg config, seed, logPath string, mem *me
 	if err := waitFDs(ctx, pid, func(n int) bool { return n <= baseFDs+10 }); err != nil {
 		return fmt.Errorf("waiting for slotproxy to close the connections: %w", err)
 	}
-	if mem.afterCloseKiB, err = stableRSS(ctx, pid); err != nil {
+	if mem.afterClose, err = stableRSS(ctx, pid); err != nil {
 		return err
 	}
 	if p.exited() {
@@ -190,17 +197,17 @@ func waitFDs(ctx context.Context, pid int, ok func(int) bool) error {
 	}
 }
 
-// stableRSS polls VmRSS every 200ms until three readings in a row are
-// within 1% of each other (at most 10s), and returns the last.
-func stableRSS(ctx context.Context, pid int) (int64, error) {
+// stableRSS polls the resident set every 200ms until three VmRSS readings
+// in a row are within 1% of each other (at most 10s), and returns the last.
+func stableRSS(ctx context.Context, pid int) (rss, error) {
 	var last []int64
 	limit := time.Now().Add(10 * time.Second)
 	for {
-		v, err := rssKiB(pid)
+		v, err := readRSS(pid)
 		if err != nil {
-			return 0, err
+			return rss{}, err
 		}
-		last = append(last, v)
+		last = append(last, v.total)
 		if n := len(last); n >= 3 {
 			lo, hi := min(last[n-1], last[n-2], last[n-3]), max(last[n-1], last[n-2], last[n-3])
 			if float64(hi-lo) <= 0.01*float64(hi) || time.Now().After(limit) {
@@ -208,7 +215,7 @@ func stableRSS(ctx context.Context, pid int) (int64, error) {
 			}
 		}
 		if err := sleepCtx(ctx, 200*time.Millisecond); err != nil {
-			return 0, err
+			return rss{}, err
 		}
 	}
 }

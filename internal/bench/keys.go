@@ -73,11 +73,10 @@ func directPrefixes(ctx context.Context, cluster *clustertest.Cluster, cfg confi
 }
 
 // populate writes prefix:<12 digits> for every number redis-benchmark -r can
-// draw and every prefix, straight to the cluster: the proxy sees no load
+// draw and every prefix, straight to the servers (a cluster client for the
+// cluster, a plain one for the standalone server): the proxy sees no load
 // before the measured runs.
-func populate(ctx context.Context, seeds, prefixes []string, n int) error {
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: seeds, DisableIdentity: true})
-	defer cc.Close()
+func populate(ctx context.Context, cc redis.Cmdable, prefixes []string, n int) error {
 	value := strings.Repeat("p", valueSize)
 	const batch = 5000
 	for _, prefix := range prefixes {

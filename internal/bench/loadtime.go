@@ -12,28 +12,29 @@ import (
 // the first 250 ms tick of its progress timer after the last reply, and its
 // req/s divides by the time up to that tick: a 3 s run reads up to 8% slow,
 // by chance, on either side (req/s values of one run fall on n/3.00 s,
-// n/3.25 s, ...). So req/s here is n divided by the time the masters spent
-// on the run's load: their main threads' CPU time (/proc/<pid>/schedstat)
-// is sampled every loadTick while redis-benchmark runs, and the load
-// window goes from the middle of the first sampling interval in which the
-// masters were busy to the middle of the last one that ended a loadTick
-// before redis-benchmark exited: its exit closes its connections, which
-// keeps the masters busy for a moment too. The same clock serves the
-// direct side and the proxy side.
+// n/3.25 s, ...). So req/s here is n divided by the time the servers that
+// do the data work spent on the run's load (the masters for the direct and
+// proxy sides, the standalone redis-server for its own): their main
+// threads' CPU time (/proc/<pid>/schedstat) is sampled every loadTick while
+// redis-benchmark runs, and the load window goes from the middle of the
+// first sampling interval in which the servers were busy to the middle of
+// the last one that ended a loadTick before redis-benchmark exited: its exit
+// closes its connections, which keeps the servers busy for a moment too.
+// The same clock serves every side.
 const (
 	loadTick = 10 * time.Millisecond
-	// busyShare is the share of one CPU the masters together must use in
-	// an interval for it to count as carrying load; idle masters use
-	// almost none (serverCron every 100 ms).
+	// busyShare is the share of one CPU the servers together must use in
+	// an interval for it to count as carrying load; an idle redis-server
+	// uses almost none (serverCron every 100 ms).
 	busyShare = 0.05
 )
 
 type loadSample struct {
 	at  time.Time
-	cpu time.Duration // the masters' main threads, summed
+	cpu time.Duration // the servers' main threads, summed
 }
 
-// loadSampler samples the masters until stop is called.
+// loadSampler samples the servers' main threads until stop is called.
 type loadSampler struct {
 	pids    []int
 	samples []loadSample
@@ -73,7 +74,7 @@ func (s *loadSampler) sample() {
 	s.samples = append(s.samples, loadSample{at: time.Now(), cpu: sum})
 }
 
-// window stops the sampler and returns how long the masters carried load
+// window stops the sampler and returns how long the servers carried load
 // before exited, when redis-benchmark was seen to exit; ok is false when no
 // such window was seen.
 func (s *loadSampler) window(exited time.Time) (d time.Duration, ok bool) {
@@ -83,7 +84,7 @@ func (s *loadSampler) window(exited time.Time) (d time.Duration, ok bool) {
 }
 
 // loadWindow finds the first and last sampling intervals, of those ending
-// by until, in which the masters were busy, and returns the time between
+// by until, in which the servers were busy, and returns the time between
 // their middles.
 func loadWindow(samples []loadSample, until time.Time) (time.Duration, bool) {
 	first, last := -1, -1

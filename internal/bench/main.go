@@ -1,18 +1,28 @@
 // Command bench measures slotproxy side by side with the Redis Cluster it
-// fronts, on one machine, with redis-benchmark as the load generator:
+// fronts and with a standalone redis-server, on one machine, with
+// redis-benchmark as the load generator:
 //
-//	go run ./internal/bench -proxy bin/slotproxy [-rounds 3] [-seconds 3] [-clients 50] [-out bench.md]
+//	go run ./internal/bench -proxy bin/slotproxy [-rounds 5] [-seconds 3] [-clients 50] [-out bench.md]
 //
-// It starts a 3-master, 0-replica cluster (internal/clustertest) and the
-// proxy binary as children on free loopback ports, runs every scenario
-// alternately against the cluster directly (redis-benchmark --cluster) and
-// through the proxy, and prints a markdown table of medians: throughput,
-// latency percentiles, and CPU time per request of the proxy and of the
-// servers, read from /proc. It then reports the proxy's resident memory idle,
-// after the load, and per idle client connection. make bench runs it.
+// It starts a 3-master, 0-replica cluster (internal/clustertest), one plain
+// redis-server and the proxy binary as children on free loopback ports, and
+// runs every scenario in rounds of three sides taken in turn: the cluster
+// directly (redis-benchmark --cluster), the cluster through the proxy, and
+// the proxy side's exact load against the standalone server. That last side
+// is the physical reference: a server answering the load itself does the
+// client-side reads and writes plus the data work, where the proxy does the
+// same client-side I/O plus the hop to the masters, so slotproxy's figures
+// are printed as ratios to it as well as next to the direct ones.
 //
-// What each figure means and how it is taken is printed under the table and
-// said again where it is measured (procstat.go, scenarios.go, idle.go).
+// The report is markdown: medians of throughput, latency percentiles, and
+// CPU time per request of the proxy, the masters and the standalone server,
+// read from /proc; then the proxy's resident memory (VmRSS, split into
+// RssAnon and RssFile) idle, after the load, and per idle client
+// connection. make bench runs it; the total wall time ends stderr.
+//
+// What each figure means and how it is taken is printed under the tables
+// and said again where it is measured (procstat.go, loadtime.go,
+// scenarios.go, idle.go).
 //
 // Everything it starts dies with it: on return, on SIGINT/SIGTERM, and, by
 // Pdeathsig, if it is killed. It only reads /proc of its own children.
@@ -31,6 +41,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/slotproxy/slotproxy/internal/clustertest"
 )
 
@@ -48,11 +60,16 @@ type config struct {
 }
 
 func main() {
+	start := time.Now()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
+	}
+	// Last on stderr, so that whoever tunes -rounds and -seconds sees it.
+	fmt.Fprintf(os.Stderr, "bench: total wall time %v\n", time.Since(start).Round(time.Second))
+	if err != nil {
 		os.Exit(1)
 	}
 }
@@ -62,7 +79,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	var cfg config
 	fs.StringVar(&cfg.proxyBin, "proxy", "bin/slotproxy", "slotproxy binary to measure")
-	fs.IntVar(&cfg.rounds, "rounds", 3, "measured runs per scenario and side (direct and proxy alternate)")
+	fs.IntVar(&cfg.rounds, "rounds", 5, "measured runs per scenario and side (direct, proxy and standalone take turns)")
 	fs.Float64Var(&cfg.seconds, "seconds", 3, "target length of one measured run, in seconds (sized from a calibration run)")
 	fs.IntVar(&cfg.clients, "clients", 50, "redis-benchmark -c: parallel client connections")
 	fs.IntVar(&cfg.threads, "threads", 3, "redis-benchmark --threads on both sides (--cluster uses one per master unless told)")
@@ -142,11 +159,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	logf("pre-populating %d keys for each of %q (%d-byte values)", cfg.keyspace, append([]string{keyPrefix}, prefixes...), valueSize)
-	if err := populate(ctx, cluster.Seeds(), append([]string{keyPrefix}, prefixes...), cfg.keyspace); err != nil {
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cluster.Seeds(), DisableIdentity: true})
+	err = populate(ctx, cc, append([]string{keyPrefix}, prefixes...), cfg.keyspace)
+	cc.Close()
+	if err != nil {
 		return err
 	}
 	if n, err := keyCount(ctx, cluster); err == nil {
 		logf("%d keys in the cluster", n)
+	}
+
+	ref, err := startStandalone(ctx, filepath.Join(tmp, "standalone"), filepath.Join(tmp, "standalone.log"))
+	if err != nil {
+		return err
+	}
+	defer ref.stop()
+	// The keys the proxy side reads and writes, so that its GETs hit here
+	// too.
+	logf("pre-populating %d keys %s:<n> in a standalone redis-server on %s (pid %d)", cfg.keyspace, keyPrefix, ref.addr, ref.pid())
+	if err := populate(ctx, ref.client, []string{keyPrefix}, cfg.keyspace); err != nil {
+		return err
 	}
 
 	proxy, err := startProxy(ctx, cfg.proxyBin, seed, filepath.Join(tmp, "proxy.log"))
@@ -157,11 +189,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logf("cluster %v (pids %v), slotproxy on %s (pid %d)", cluster.Seeds(), masterPIDs, proxy.addr, proxy.pid())
 
 	var mem memory
-	if mem.idleKiB, err = stableRSS(ctx, proxy.pid()); err != nil {
+	if mem.idle, err = stableRSS(ctx, proxy.pid()); err != nil {
 		return err
 	}
 
-	r := &runner{cfg: cfg, cluster: cluster, proxy: proxy, masterPIDs: masterPIDs, clk: clk, logf: logf}
+	r := &runner{cfg: cfg, cluster: cluster, proxy: proxy, standalone: ref, masterPIDs: masterPIDs, clk: clk, logf: logf}
 	var results []scenarioResult
 	for _, sc := range scenarios() {
 		res, err := r.scenario(ctx, sc)
@@ -175,10 +207,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := sleepCtx(ctx, 2*time.Second); err != nil {
 		return err
 	}
-	if mem.afterLoadKiB, err = rssKiB(proxy.pid()); err != nil {
+	if mem.afterLoad, err = readRSS(proxy.pid()); err != nil {
 		return err
 	}
 	proxy.stop()
+	ref.stop()
 
 	if cfg.idleConns > 0 {
 		if err := idleConnTest(ctx, cfg, seed, filepath.Join(tmp, "proxy-idle.log"), &mem, logf); err != nil {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"runtime"
@@ -125,22 +126,58 @@ func sumDelta(a, b []cpuSample, clk int64) (total time.Duration, fellBack int) {
 	return total, fellBack
 }
 
-// rssKiB returns VmRSS from /proc/<pid>/status.
-func rssKiB(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+// rss is a process's resident set, in KiB, from /proc/<pid>/status: VmRSS
+// and the two parts that make up nearly all of it. RssAnon is what the
+// process allocated (heap, stacks); RssFile is mapped files, mostly its own
+// binary's pages, which the kernel shares and may drop. (RssShmem, the rest
+// of VmRSS, is none here.)
+type rss struct {
+	total, anon, file int64
+}
+
+// String reads "16.9 MiB (anon 5.6, file 11.3)".
+func (r rss) String() string {
+	mib := func(kib int64) float64 { return float64(kib) / 1024 }
+	return fmt.Sprintf("%.1f MiB (anon %.1f, file %.1f)", mib(r.total), mib(r.anon), mib(r.file))
+}
+
+func readRSS(pid int) (rss, error) {
+	name := fmt.Sprintf("/proc/%d/status", pid)
+	b, err := os.ReadFile(name)
 	if err != nil {
-		return 0, err
+		return rss{}, err
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
+	return parseRSS(b, name)
+}
+
+// parseRSS reads the VmRSS, RssAnon and RssFile lines of a /proc/<pid>/status
+// text ("VmRSS:\t   12345 kB"); name is for errors.
+func parseRSS(status []byte, name string) (rss, error) {
+	var r rss
+	want := map[string]*int64{"VmRSS": &r.total, "RssAnon": &r.anon, "RssFile": &r.file}
+	sc := bufio.NewScanner(bytes.NewReader(status))
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			f := strings.Fields(rest) // "12345 kB"
-			if len(f) >= 1 {
-				return strconv.ParseInt(f[0], 10, 64)
-			}
+		k, v, _ := strings.Cut(sc.Text(), ":")
+		dst, ok := want[k]
+		if !ok {
+			continue
 		}
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			return r, fmt.Errorf("%s: empty %s", name, k)
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return r, fmt.Errorf("%s: %s: %w", name, k, err)
+		}
+		*dst = n
+		delete(want, k)
 	}
-	return 0, fmt.Errorf("/proc/%d/status: no VmRSS", pid)
+	if len(want) > 0 {
+		missing := slices.Sorted(maps.Keys(want))
+		return r, fmt.Errorf("%s: no %s", name, strings.Join(missing, ", "))
+	}
+	return r, nil
 }
 
 // countFDs returns how many file descriptors a process has open.

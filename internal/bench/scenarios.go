@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/slotproxy/slotproxy/internal/clustertest"
 )
 
@@ -21,16 +23,23 @@ const valueSize = 32
 // side says where redis-benchmark points.
 type side int
 
+// Every round runs the sides in this order.
 const (
-	direct   side = iota // redis-benchmark --cluster against node 0
-	viaProxy             // plain redis-benchmark against slotproxy
+	direct     side = iota // redis-benchmark --cluster against node 0
+	viaProxy               // plain redis-benchmark against slotproxy
+	standalone             // the proxy's load against one plain redis-server
+	numSides
 )
 
 func (s side) String() string {
-	if s == direct {
+	switch s {
+	case direct:
 		return "direct"
+	case viaProxy:
+		return "proxy"
+	default:
+		return "standalone"
 	}
-	return "proxy"
 }
 
 // scenario is one line of the table.
@@ -40,7 +49,9 @@ type scenario struct {
 	// test is a built-in redis-benchmark test (-t). Under --cluster its key
 	// is key:{tag}:__rand_int__, plain it is key:__rand_int__.
 	test string
-	// proxyCmd and directCmd replace test with a command line. In directCmd,
+	// proxyCmd and directCmd replace test with a command line; the
+	// standalone side runs proxyCmd, as a plain server takes cross-slot
+	// MGET/MSET as slotproxy does. In directCmd,
 	// redis-benchmark --cluster replaces every "{tag}" with one hash tag of a
 	// slot its connection's node owns, the same for all keys of a request:
 	// that is the only way its cluster mode can run a custom command.
@@ -97,7 +108,8 @@ func scenarios() []scenario {
 // short is the name without its parenthesised remark.
 func (sc scenario) short() string { return strings.SplitN(sc.name, " (", 2)[0] }
 
-// args builds redis-benchmark's command line.
+// args builds redis-benchmark's command line: the standalone side's is the
+// proxy side's but for the port.
 func (sc scenario) args(s side, cfg config, port, n int) []string {
 	a := []string{
 		"-h", "127.0.0.1", "-p", strconv.Itoa(port),
@@ -135,17 +147,20 @@ type runResult struct {
 	wall  time.Duration
 
 	rps      float64       // n / load, or benchRPS when no load window was seen
-	load     time.Duration // how long the masters carried the run (loadtime.go)
+	load     time.Duration // how long the servers carried the run (loadtime.go)
 	benchRPS float64       // redis-benchmark --csv rps, timed to its 250 ms tick
 	p50, p99 float64       // redis-benchmark --csv p50_latency_ms, p99_latency_ms
 
-	proxyCPU   time.Duration // slotproxy, whole run (also in direct runs: its idle cost)
-	backendCPU time.Duration // the masters, summed
-	benchCPU   time.Duration // redis-benchmark itself (rusage)
-	others     float64       // CPUs used by processes not ours, on average over the run
-	steal      float64       // CPUs taken by the hypervisor, on average
+	// Every process is read in every run; outside the runs that load it,
+	// the figure is its idle cost (and counts as ours, not as others).
+	proxyCPU      time.Duration // slotproxy, whole run
+	backendCPU    time.Duration // the masters, summed
+	standaloneCPU time.Duration // the standalone redis-server
+	benchCPU      time.Duration // redis-benchmark itself (rusage)
+	others        float64       // CPUs used by processes not ours, on average over the run
+	steal         float64       // CPUs taken by the hypervisor, on average
 
-	hits, misses int64 // keyspace_hits/misses deltas, summed over masters
+	hits, misses int64 // keyspace_hits/misses deltas on the side's servers
 
 	err error // error replies or a failed run: the figures above are not valid
 }
@@ -162,12 +177,20 @@ func (r runResult) hitRatio() float64 {
 	return float64(r.hits) / float64(r.hits+r.misses)
 }
 
-// scenarioResult holds every run of a scenario.
+// sideResult is one side of a scenario.
+type sideResult struct {
+	n    int         // -n of the side's next run
+	runs []runResult // measured runs that succeeded
+	err  string      // set: the side is reported as "errors"
+}
+
+// ok says the side has figures to report.
+func (sr sideResult) ok() bool { return sr.err == "" && len(sr.runs) > 0 }
+
+// scenarioResult holds every run of a scenario, by side.
 type scenarioResult struct {
-	sc                  scenario
-	directN, proxyN     int
-	direct, proxy       []runResult // measured runs that succeeded
-	directErr, proxyErr string      // set: the side is reported as "errors"
+	sc   scenario
+	side [numSides]sideResult
 }
 
 // runner runs redis-benchmark with the processes' CPU time read around it.
@@ -175,6 +198,7 @@ type runner struct {
 	cfg          config
 	cluster      *clustertest.Cluster
 	proxy        *proxyProc
+	standalone   *standaloneProc
 	masterPIDs   []int
 	clk          int64
 	logf         func(format string, args ...any)
@@ -182,68 +206,56 @@ type runner struct {
 	noLoadWindow int // runs whose req/s is redis-benchmark's own (no load window seen)
 }
 
-// scenario calibrates each side, then alternates direct and proxy runs.
-// Its error is fatal (cancelled, proxy died); a side that fails is marked in
-// the result instead.
+// scenario calibrates each side, then runs rounds of direct, proxy and
+// standalone runs in turn, so that a slow spell of the machine falls on all
+// sides alike. Its error is fatal (cancelled, a server or the proxy died); a
+// side that fails is marked in the result instead.
 func (r *runner) scenario(ctx context.Context, sc scenario) (scenarioResult, error) {
 	res := scenarioResult{sc: sc}
+	px := &res.side[viaProxy]
 	out, err := r.proxy.cli(ctx, sc.sample...)
 	if ctx.Err() != nil {
 		return res, ctx.Err()
 	}
 	if err != nil || strings.HasPrefix(out, "(error)") {
-		res.proxyErr = firstLine(strings.TrimPrefix(out, "(error) "))
-		if res.proxyErr == "" {
-			res.proxyErr = fmt.Sprint(err)
+		px.err = firstLine(strings.TrimPrefix(out, "(error) "))
+		if px.err == "" {
+			px.err = fmt.Sprint(err)
 		}
-		r.logf("%s: proxy answers %s %s... with an error: %s; proxy side not run", sc.name, sc.sample[0], sc.sample[1], res.proxyErr)
+		r.logf("%s: proxy answers %s %s... with an error: %s; proxy side not run", sc.name, sc.sample[0], sc.sample[1], px.err)
 	}
 
-	for _, s := range []side{direct, viaProxy} {
-		if s == viaProxy && res.proxyErr != "" {
+	for s := range numSides {
+		sr := &res.side[s]
+		if sr.err != "" {
 			continue
 		}
-		n, errText, err := r.calibrate(ctx, sc, s)
-		if err != nil {
+		if sr.n, sr.err, err = r.calibrate(ctx, sc, s); err != nil {
 			return res, err
-		}
-		if s == direct {
-			res.directN, res.directErr = n, errText
-		} else {
-			res.proxyN, res.proxyErr = n, errText
 		}
 	}
 
 	for round := 1; round <= r.cfg.rounds; round++ {
-		for _, s := range []side{direct, viaProxy} {
-			n, errText := res.directN, &res.directErr
-			if s == viaProxy {
-				n, errText = res.proxyN, &res.proxyErr
-			}
-			if *errText != "" {
+		for s := range numSides {
+			sr := &res.side[s]
+			if sr.err != "" {
 				continue
 			}
-			rr, err := r.run(ctx, sc, s, n, round)
+			rr, err := r.run(ctx, sc, s, sr.n, round)
 			if err != nil {
 				return res, err
 			}
 			if rr.err != nil {
-				*errText = rr.err.Error()
+				sr.err = rr.err.Error()
 				r.logf("%s round %d %s: %v", sc.name, round, s, rr.err)
 				continue
 			}
 			r.logf("%s", rr.line(sc))
+			sr.runs = append(sr.runs, rr)
 			// The next run of this side is sized from this one: a
 			// calibration taken while the machine was busy elsewhere
 			// would otherwise leave every round far from cfg.seconds.
-			next := r.size(sc, rr.rps)
-			if s == direct {
-				res.direct = append(res.direct, rr)
-				res.directN = next
-			} else {
-				res.proxy = append(res.proxy, rr)
-				res.proxyN = next
-			}
+			sr.n = r.size(sc, rr.rps)
 		}
 	}
 	return res, nil
@@ -286,9 +298,16 @@ func (r *runner) size(sc scenario, rps float64) int {
 // replies, non-zero exit, timeout) is reported in runResult.err.
 func (r *runner) run(ctx context.Context, sc scenario, s side, n, round int) (runResult, error) {
 	rr := runResult{side: s, round: round, n: n}
-	port := r.proxy.port
-	if s == direct {
+	// loaded are the servers that do the data work of this side's requests:
+	// the load window is timed on them and their hit ratio read.
+	port, loaded := r.proxy.port, r.masterPIDs
+	stats := r.masterClients()
+	switch s {
+	case direct:
 		port = r.cluster.Nodes[0].Port
+	case standalone:
+		port, loaded = r.standalone.port, []int{r.standalone.pid()}
+		stats = []*redis.Client{r.standalone.client}
 	}
 	args := sc.args(s, r.cfg, port, n)
 
@@ -298,7 +317,7 @@ func (r *runner) run(ctx context.Context, sc scenario, s side, n, round int) (ru
 	runCtx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 
-	h0, m0, err := r.keyspace(ctx)
+	h0, m0, err := keyspace(ctx, stats)
 	if err != nil {
 		return rr, err
 	}
@@ -314,13 +333,17 @@ func (r *runner) run(ctx context.Context, sc scenario, s side, n, round int) (ru
 	if err != nil {
 		return rr, err
 	}
+	s0, err := readCPU(r.standalone.pid())
+	if err != nil {
+		return rr, r.standaloneGone(err)
+	}
 
 	cmd := exec.CommandContext(runCtx, "redis-benchmark", args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
-	sampler := startLoadSampler(r.masterPIDs)
+	sampler := startLoadSampler(loaded)
 	start := time.Now()
 	runErr := cmd.Run()
 	exited := time.Now()
@@ -335,6 +358,10 @@ func (r *runner) run(ctx context.Context, sc scenario, s side, n, round int) (ru
 	if err != nil {
 		return rr, err
 	}
+	s1, err := readCPU(r.standalone.pid())
+	if err != nil {
+		return rr, r.standaloneGone(err)
+	}
 	sys1, err := readSysCPU()
 	if err != nil {
 		return rr, err
@@ -345,21 +372,25 @@ func (r *runner) run(ctx context.Context, sc scenario, s side, n, round int) (ru
 	if r.proxy.exited() {
 		return rr, r.proxyGone(nil)
 	}
-	h1, m1, err := r.keyspace(ctx)
+	if r.standalone.exited() {
+		return rr, r.standaloneGone(nil)
+	}
+	h1, m1, err := keyspace(ctx, stats)
 	if err != nil {
 		return rr, err
 	}
 
-	var fb, fbs int
-	rr.proxyCPU, fb = sumDelta([]cpuSample{p0}, []cpuSample{p1}, r.clk)
-	rr.backendCPU, fbs = sumDelta(b0, b1, r.clk)
-	r.cpuFallbacks += fb + fbs
+	var fbp, fbb, fbs int
+	rr.proxyCPU, fbp = sumDelta([]cpuSample{p0}, []cpuSample{p1}, r.clk)
+	rr.backendCPU, fbb = sumDelta(b0, b1, r.clk)
+	rr.standaloneCPU, fbs = sumDelta([]cpuSample{s0}, []cpuSample{s1}, r.clk)
+	r.cpuFallbacks += fbp + fbb + fbs
 	if cmd.ProcessState != nil {
 		rr.benchCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
 	tick := float64(time.Second) / float64(r.clk)
 	busy := time.Duration(float64(sys1.busy-sys0.busy) * tick)
-	rr.others = max(0, (busy-rr.proxyCPU-rr.backendCPU-rr.benchCPU).Seconds()/rr.wall.Seconds())
+	rr.others = max(0, (busy-rr.proxyCPU-rr.backendCPU-rr.standaloneCPU-rr.benchCPU).Seconds()/rr.wall.Seconds())
 	rr.steal = float64(sys1.steal-sys0.steal) * tick / float64(time.Second) / rr.wall.Seconds()
 	rr.hits, rr.misses = h1-h0, m1-m0
 
@@ -392,13 +423,30 @@ func (r *runner) proxyGone(err error) error {
 	return fmt.Errorf("%w (%v, %v); its log:\n%s", errProxyDied, r.proxy.cmd.ProcessState, err, tail(r.proxy.logPath, 2048))
 }
 
-// keyspace sums keyspace_hits and keyspace_misses (INFO stats) over the
-// masters.
-func (r *runner) keyspace(ctx context.Context) (hits, misses int64, err error) {
-	for _, n := range r.cluster.Nodes {
-		info, err := r.cluster.Client(n.Addr).Info(ctx, "stats").Result()
+func (r *runner) standaloneGone(err error) error {
+	state := "still running"
+	if r.standalone.exited() { // ProcessState is set by the reaper
+		state = r.standalone.cmd.ProcessState.String()
+	}
+	return fmt.Errorf("%w (%s, %v); its log:\n%s", errStandaloneDied, state, err, tail(r.standalone.logPath, 2048))
+}
+
+// masterClients are the cluster's shared clients to its masters.
+func (r *runner) masterClients() []*redis.Client {
+	out := make([]*redis.Client, len(r.cluster.Nodes))
+	for i, n := range r.cluster.Nodes {
+		out[i] = r.cluster.Client(n.Addr)
+	}
+	return out
+}
+
+// keyspace sums keyspace_hits and keyspace_misses (INFO stats) over
+// servers.
+func keyspace(ctx context.Context, servers []*redis.Client) (hits, misses int64, err error) {
+	for _, c := range servers {
+		info, err := c.Info(ctx, "stats").Result()
 		if err != nil {
-			return 0, 0, fmt.Errorf("INFO stats on %s: %w", n.Addr, err)
+			return 0, 0, fmt.Errorf("INFO stats on %s: %w", c.Options().Addr, err)
 		}
 		for line := range strings.SplitSeq(info, "\n") {
 			k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
@@ -450,8 +498,14 @@ func parseCSV(out string) (rps, p50, p99 float64, err error) {
 
 // line is the progress line for a run.
 func (rr runResult) line(sc scenario) string {
-	s := fmt.Sprintf("%s round %d %s: n=%d %.0f req/s (redis-benchmark: %.0f) p50 %.3f p99 %.3f ms; CPU µs/req: backend %.2f, redis-benchmark %.2f",
-		sc.name, rr.round, rr.side, rr.n, rr.rps, rr.benchRPS, rr.p50, rr.p99, rr.perReq(rr.backendCPU), rr.perReq(rr.benchCPU))
+	s := fmt.Sprintf("%s round %d %s: n=%d %.0f req/s (redis-benchmark: %.0f) p50 %.3f p99 %.3f ms; CPU µs/req: ",
+		sc.name, rr.round, rr.side, rr.n, rr.rps, rr.benchRPS, rr.p50, rr.p99)
+	if rr.side == standalone {
+		s += fmt.Sprintf("standalone %.2f", rr.perReq(rr.standaloneCPU))
+	} else {
+		s += fmt.Sprintf("backend %.2f", rr.perReq(rr.backendCPU))
+	}
+	s += fmt.Sprintf(", redis-benchmark %.2f", rr.perReq(rr.benchCPU))
 	if rr.side == viaProxy {
 		s += fmt.Sprintf(", proxy %.2f", rr.perReq(rr.proxyCPU))
 	}
