@@ -10,7 +10,6 @@ package slotmap
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -31,8 +30,6 @@ type Options struct {
 	// Username means the default user (requirepass style). Empty
 	// Password means no AUTH.
 	Username, Password string
-	// TLSConfig, when non-nil, is used to dial the nodes.
-	TLSConfig *tls.Config
 	// RefreshInterval is the period of background refreshes; zero means 10s.
 	RefreshInterval time.Duration
 	// MinRefreshGap is the least time between two refreshes triggered on
