@@ -113,11 +113,20 @@ func TestRun(t *testing.T) {
 		}
 		return resp.StatusCode, string(body)
 	}
-	if code, body := get("/healthz"); code != http.StatusOK {
+	if code, body := get("/healthz"); code != http.StatusOK || body != "ok\n" {
 		t.Errorf("/healthz: %d %q", code, body)
 	}
-	if code, body := get("/metrics"); code != http.StatusOK || !strings.Contains(body, "go_goroutines") {
-		t.Errorf("/metrics: %d, go_goroutines in it: %v", code, strings.Contains(body, "go_goroutines"))
+	code, body := get("/metrics")
+	if code != http.StatusOK {
+		t.Errorf("/metrics: %d", code)
+	}
+	for _, series := range []string{"\ngo_goroutines ", "\nprocess_resident_memory_bytes ", "\n# TYPE process_cpu_seconds_total counter\n"} {
+		if !strings.Contains(body, series) {
+			t.Errorf("/metrics lacks %q:\n%.500s", series, body)
+		}
+	}
+	if code, _ := get("/nope"); code != http.StatusNotFound {
+		t.Errorf("/nope: %d, want 404", code)
 	}
 
 	// Cancelling the context is a clean shutdown.
