@@ -4,8 +4,10 @@ GO ?= go
 
 .PHONY: build test demo bench bench-go lint clean ensure-redis ensure-clients
 
+# Static, without cgo, as the Dockerfile builds it: a cgo build also maps
+# libc and the dynamic loader, 1.3 MiB more resident memory.
 build:
-	$(GO) build -o bin/slotproxy ./cmd/slotproxy
+	CGO_ENABLED=0 $(GO) build -o bin/slotproxy ./cmd/slotproxy
 
 # Tests start real redis-server processes (internal/clustertest) and run
 # real client libraries against the proxy (proxy/clients_test.go).
@@ -19,10 +21,11 @@ demo: ensure-redis build
 	bin/demo -- bin/slotproxy -config proxy.yaml -listen 127.0.0.1:5000 -metrics-listen 127.0.0.1:9121
 
 # redis-benchmark against a local cluster, directly and through slotproxy,
-# side by side (BENCHFLAGS: -rounds, -seconds, -out FILE, ...).
+# and against a standalone redis-server as the reference, side by side
+# (BENCHFLAGS: -rounds, -seconds, -out FILE, ...).
 bench:
 	scripts/ensure-redis.sh
-	$(GO) build -o bin/slotproxy ./cmd/slotproxy
+	CGO_ENABLED=0 $(GO) build -o bin/slotproxy ./cmd/slotproxy
 	$(GO) run ./internal/bench -proxy bin/slotproxy $(BENCHFLAGS)
 
 # The Go micro-benchmarks of the hot path (parser, scanner, slots, a whole
