@@ -73,6 +73,11 @@ type session struct {
 	// dedicated backend connection, subscriptions. nil for most sessions,
 	// so that the others pay one comparison per command.
 	held *held
+	// inflight says the batch's reply is being written by its completion
+	// (direct.go): the session takes the batch back before anything else.
+	inflight bool
+	// directReplies counts the replies the completion wrote (direct.go).
+	directReplies atomic.Uint64
 	// blockedOn is the dedicated connection a blocking command waits on,
 	// for CLIENT UNBLOCK from other sessions.
 	blockedOn atomic.Pointer[router.Lease]
@@ -147,6 +152,14 @@ type batch struct {
 	// that it reached zero.
 	pending atomic.Int32
 	wake    chan struct{}
+
+	// direct says the completion writes the batch's only reply to the
+	// client (direct.go); owner is the session it writes to, spent the
+	// read buffer it frees, directErr what the write returned.
+	direct    bool
+	owner     *session
+	spent     []byte
+	directErr error
 }
 
 var batchPool = sync.Pool{New: func() any { return &batch{wake: make(chan struct{}, 1)} }}
@@ -184,8 +197,11 @@ func newSession(srv *Server, nc net.Conn, id uint64) *session {
 
 // Complete is called by the router when a request of the batch has its
 // reply.
-func (b *batch) Complete(*router.Request) {
+func (b *batch) Complete(r *router.Request) {
 	if b.pending.Add(-1) == 0 {
+		if b.direct {
+			b.writeDirect(r.Reply)
+		}
 		b.wake <- struct{}{}
 	}
 }
@@ -216,6 +232,9 @@ var errQuit = errors.New("proxy: client quit")
 // partial command stays, moved to the front, and the buffer doubles when a
 // single command does not fit.
 func (s *session) read() error {
+	if s.inflight {
+		return s.readAfterDirect()
+	}
 	if s.rpos == s.rend {
 		s.rpos, s.rend = 0, 0
 		s.releaseBuffers()
@@ -357,14 +376,31 @@ func (s *session) answerBatch() (int, error) {
 			}
 		}
 	}
+	if s.lastResolved != nil {
+		s.lastRun.Store(s.lastResolved)
+	}
+	direct := s.canWriteDirect(protoErr)
+	if direct {
+		// Handed over to the completion (direct.go), with the buffer the
+		// command is still being sent from.
+		s.owner = s
+		s.spent, s.rbuf = s.rbuf, nil
+		s.rpos, s.rend = 0, 0
+		s.direct = true
+	}
 	if s.pending.Add(-1) != 0 {
+		if direct {
+			s.inflight = true
+			return handled, nil
+		}
 		<-s.wake
+	}
+	if direct { // the reply was there first: written here, as for any batch
+		s.direct, s.owner = false, nil
+		s.rbuf, s.spent = s.spent, nil
 	}
 	if len(s.jobs) > 0 {
 		s.runJobs()
-	}
-	if s.lastResolved != nil {
-		s.lastRun.Store(s.lastResolved)
 	}
 
 	s.appendReplies()
@@ -489,6 +525,7 @@ func (s *session) forward(args [][]byte, raw []byte, slot int, readOnly bool) {
 // close closes the connection once the backlog, if any, has been written,
 // and gives the buffers back.
 func (s *session) close() {
+	s.settleDirect()
 	s.releaseHeld()
 	if s.out != nil {
 		// The client is gone or done sending; it gets a while to take the
