@@ -854,6 +854,20 @@ func testConfig(t *testing.T, f *cmdCluster) {
 	if len(f.c.Nodes) != 6 {
 		t.Fatalf("%d nodes, want 3 masters and 3 replicas", len(f.c.Nodes))
 	}
+	// A replica joins the slot table once the cluster calls it online,
+	// which after its first sync takes a gossip round or two.
+	clustertest.Eventually(t, 10*time.Second, func() error {
+		n := 0
+		if tb := all.Router.Table(); tb != nil {
+			for _, sh := range tb.Shards() {
+				n += len(sh.Replicas)
+			}
+		}
+		if n != 3 {
+			return fmt.Errorf("%d replicas in the proxy's slot table, want 3", n)
+		}
+		return nil
+	})
 	if r, err := acl.ConfigSet(ctx, "maxmemory-samples", "7").Result(); err != nil || r != "OK" {
 		t.Fatalf("CONFIG SET with ConfigSetAllNodes: %q, %v", r, err)
 	}

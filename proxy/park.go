@@ -23,6 +23,10 @@ var errPark = errors.New("proxy: session parked")
 type parker struct {
 	srv  *Server
 	epfd int
+	// ep is epfd as a file the runtime's poller waits on: the set is
+	// itself readable while it holds a ready socket, so run needs no
+	// thread of its own blocked in epoll_wait.
+	ep   *os.File
 	wake [2]int // a pipe whose read end in the set stops run
 
 	mu     sync.Mutex
@@ -45,7 +49,18 @@ func newParker(srv *Server) (*parker, error) {
 		p.closeFDs()
 		return nil, err
 	}
-	go p.run()
+	// Non-blocking, so that os.NewFile hands it to the runtime's poller.
+	if err := syscall.SetNonblock(epfd, true); err != nil {
+		p.closeFDs()
+		return nil, err
+	}
+	p.ep = os.NewFile(uintptr(epfd), "parker-epoll")
+	raw, err := p.ep.SyscallConn()
+	if err != nil {
+		p.closeFDs()
+		return nil, err
+	}
+	go p.run(raw)
 	return p, nil
 }
 
@@ -107,13 +122,30 @@ func (p *parker) kill(s *session) bool {
 	return true
 }
 
-func (p *parker) run() {
+func (p *parker) run(raw syscall.RawConn) {
 	events := make([]syscall.EpollEvent, 128)
 	var ready []*session
+	var n int
+	var err error
+	// poll takes what is ready without waiting; when nothing is, the
+	// runtime's poller waits for the set to become readable. The set is
+	// polled again after every batch, so an edge is never missed.
+	poll := func(fd uintptr) bool {
+		for {
+			n, err = syscall.EpollWait(int(fd), events, 0)
+			if err != syscall.EINTR {
+				break
+			}
+		}
+		if err != nil {
+			n = 0
+			return true
+		}
+		return n > 0
+	}
 	for {
-		n, err := syscall.EpollWait(p.epfd, events, -1)
-		if err == syscall.EINTR {
-			continue
+		if rerr := raw.Read(poll); rerr != nil {
+			n, err = 0, rerr
 		}
 		p.mu.Lock()
 		stop := err != nil || p.closed
@@ -154,7 +186,11 @@ func (p *parker) close() {
 func (p *parker) closeFDs() {
 	syscall.Close(p.wake[0])
 	syscall.Close(p.wake[1])
-	syscall.Close(p.epfd)
+	if p.ep != nil {
+		p.ep.Close()
+	} else {
+		syscall.Close(p.epfd)
+	}
 }
 
 // returnMemoryAfter is how far the number of session goroutines, or of

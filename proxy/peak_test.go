@@ -33,15 +33,20 @@ func TestPeakGauge(t *testing.T) {
 		t.Fatal("300 -> 700 -> 300 between looks did not count")
 	}
 
-	// Small or shallow falls do not: 300 -> 100 is less than 256 down,
-	// and 2000 -> 1200 is less than half.
-	for range 200 {
+	// Small or shallow falls do not: a fall of one less than
+	// returnMemoryAfter, though by more than half, nor 2000 -> 1200, by
+	// less than half.
+	for range 300 - 2*returnMemoryAfter {
+		g.add(-1)
+	}
+	g.fell()
+	for range returnMemoryAfter - 1 {
 		g.add(-1)
 	}
 	if g.fell() {
-		t.Fatal("a fall of 200 counted")
+		t.Fatalf("a fall of %d counted", returnMemoryAfter-1)
 	}
-	for range 1900 {
+	for range 2000 - g.cur.Load() {
 		g.add(1)
 	}
 	g.fell()
