@@ -66,5 +66,9 @@ func (s *session) readAfterDirect() error {
 	if serr := s.settleDirect(); err == nil {
 		err = serr
 	}
+	if err != nil {
+		// Parking or ending: nothing of the batch is kept meanwhile.
+		s.releaseBuffers()
+	}
 	return err
 }

@@ -128,3 +128,36 @@ func TestDirectReplies(t *testing.T) {
 		}
 	})
 }
+
+// TestDirectReplyThenPark checks that a session whose last reply was
+// written by the backend reader gives its batch and buffers back when it
+// parks, as any idle session does.
+func TestDirectReplyThenPark(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Masters: 3})
+	p := startProxy(t, c, Options{IdleParkAfter: 200 * time.Millisecond}, router.Options{})
+	rc := dialRESP(t, p.Addr)
+	rc.do("SET", "park:k", "v")
+	s := sessionOf(t, p, rc)
+	before := s.directReplies.Load()
+	if r := rc.do("GET", "park:k"); r != "$1\r\nv\r\n" {
+		t.Fatalf("GET: %q", r)
+	}
+	if s.directReplies.Load() == before {
+		t.Fatal("the GET's reply was not written by the backend reader")
+	}
+	pk := p.Server.parker
+	clustertest.Eventually(t, 10*time.Second, func() error {
+		pk.mu.Lock()
+		defer pk.mu.Unlock()
+		if pk.parked[int32(s.fd)] != s {
+			return fmt.Errorf("the session has not parked")
+		}
+		if s.batch != nil || s.rbuf != nil {
+			return fmt.Errorf("parked with its batch (%v) or read buffer (%d bytes)", s.batch != nil, len(s.rbuf))
+		}
+		return nil
+	})
+	if r := rc.do("GET", "park:k"); r != "$1\r\nv\r\n" {
+		t.Fatalf("GET after parking: %q", r)
+	}
+}
