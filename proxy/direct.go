@@ -42,14 +42,17 @@ func (b *batch) writeDirect(reply []byte) {
 	}
 }
 
+// handedOver reports whether the session's batch belongs to its completion
+// (answerBatch let go of it with direct set), until settleDirect.
+func (s *session) handedOver() bool { return s.batch != nil && s.direct }
+
 // settleDirect waits for the reply the backend reader is writing, if any,
 // and takes the batch back. It returns the error of that write.
 func (s *session) settleDirect() error {
-	if !s.inflight {
+	if !s.handedOver() {
 		return nil
 	}
 	<-s.wake
-	s.inflight = false
 	s.direct = false
 	s.owner = nil
 	err := s.directErr

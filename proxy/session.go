@@ -73,9 +73,6 @@ type session struct {
 	// dedicated backend connection, subscriptions. nil for most sessions,
 	// so that the others pay one comparison per command.
 	held *held
-	// inflight says the batch's reply is being written by its completion
-	// (direct.go): the session takes the batch back before anything else.
-	inflight bool
 	// directReplies counts the replies the completion wrote (direct.go).
 	directReplies atomic.Uint64
 	// blockedOn is the dedicated connection a blocking command waits on,
@@ -232,7 +229,7 @@ var errQuit = errors.New("proxy: client quit")
 // partial command stays, moved to the front, and the buffer doubles when a
 // single command does not fit.
 func (s *session) read() error {
-	if s.inflight {
+	if s.handedOver() {
 		return s.readAfterDirect()
 	}
 	if s.rpos == s.rend {
@@ -390,7 +387,6 @@ func (s *session) answerBatch() (int, error) {
 	}
 	if s.pending.Add(-1) != 0 {
 		if direct {
-			s.inflight = true
 			return handled, nil
 		}
 		<-s.wake
