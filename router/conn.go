@@ -7,10 +7,11 @@ import (
 	"net"
 	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/slotproxy/slotproxy/internal/respenc"
 )
 
 // askingCmd is sent right before a command redirected by ASK, on the same
@@ -122,13 +123,13 @@ func handshake(nc net.Conn, user, pass string, resp3 bool, timeout time.Duration
 		if user == "" {
 			user = "default"
 		}
-		cmd = appendCommand(nil, "HELLO", "3", "AUTH", user, pass)
+		cmd = respenc.AppendCommand(nil, "HELLO", "3", "AUTH", user, pass)
 	case resp3:
-		cmd = appendCommand(nil, "HELLO", "3")
+		cmd = respenc.AppendCommand(nil, "HELLO", "3")
 	case user != "":
-		cmd = appendCommand(nil, "AUTH", user, pass)
+		cmd = respenc.AppendCommand(nil, "AUTH", user, pass)
 	default:
-		cmd = appendCommand(nil, "AUTH", pass)
+		cmd = respenc.AppendCommand(nil, "AUTH", pass)
 	}
 	nc.SetDeadline(time.Now().Add(timeout))
 	defer nc.SetDeadline(time.Time{})
@@ -166,21 +167,6 @@ func handshake(nc net.Conn, user, pass string, resp3 bool, timeout time.Duration
 		return fmt.Errorf("%w: %s", ErrAuth, bytes.TrimSpace(buf))
 	}
 	return nil
-}
-
-// appendCommand encodes args as a RESP array of bulk strings.
-func appendCommand(b []byte, args ...string) []byte {
-	b = append(b, '*')
-	b = strconv.AppendInt(b, int64(len(args)), 10)
-	b = append(b, '\r', '\n')
-	for _, a := range args {
-		b = append(b, '$')
-		b = strconv.AppendInt(b, int64(len(a)), 10)
-		b = append(b, '\r', '\n')
-		b = append(b, a...)
-		b = append(b, '\r', '\n')
-	}
-	return b
 }
 
 // writeLoop writes queued requests in batches: one write per wake-up,

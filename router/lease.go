@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/slotproxy/slotproxy/internal/respenc"
 )
 
 // ErrNoLease is the failure to lease a dedicated connection to a node
@@ -162,9 +164,9 @@ func (p *leasePool) take(resp3 bool) (l, other *Lease) {
 // switchProto makes an idle connection speak RESP3 or RESP2 (HELLO 3 or
 // HELLO 2; the connection is authenticated already).
 func (l *Lease) switchProto(resp3 bool) error {
-	hello := appendCommand(nil, "HELLO", "2")
+	hello := respenc.AppendCommand(nil, "HELLO", "2")
 	if resp3 {
-		hello = appendCommand(nil, "HELLO", "3")
+		hello = respenc.AppendCommand(nil, "HELLO", "3")
 	}
 	if err := l.Write(hello); err != nil {
 		return err
@@ -207,7 +209,7 @@ func (p *leasePool) dial(resp3 bool) (*Lease, error) {
 		return nil, err
 	}
 	l := &Lease{Addr: p.addr, p: p, resp3: resp3, nc: nc, buf: make([]byte, 4096)}
-	if err := l.Write(appendCommand(nil, "CLIENT", "ID")); err != nil {
+	if err := l.Write(respenc.AppendCommand(nil, "CLIENT", "ID")); err != nil {
 		nc.Close()
 		return nil, err
 	}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/slotproxy/slotproxy/internal/respenc"
 )
 
 // fetch asks the node at addr for the cluster's slot layout: CLUSTER SHARDS
@@ -43,13 +45,13 @@ func (m *Map) exchange(conn net.Conn, from string) (*Table, error) {
 	var req []byte
 	auth := m.opts.Password != ""
 	if auth && m.opts.Username != "" {
-		req = appendCommand(req, "AUTH", m.opts.Username, m.opts.Password)
+		req = respenc.AppendCommand(req, "AUTH", m.opts.Username, m.opts.Password)
 	} else if auth {
-		req = appendCommand(req, "AUTH", m.opts.Password)
+		req = respenc.AppendCommand(req, "AUTH", m.opts.Password)
 	}
 	// AUTH and CLUSTER SHARDS share one write and one round trip; if AUTH
 	// is refused, the reply to CLUSTER SHARDS (NOAUTH) is never read.
-	req = appendCommand(req, "CLUSTER", "SHARDS")
+	req = respenc.AppendCommand(req, "CLUSTER", "SHARDS")
 	if _, err := conn.Write(req); err != nil {
 		return nil, err
 	}
@@ -75,7 +77,7 @@ func (m *Map) exchange(conn net.Conn, from string) (*Table, error) {
 		return nil, fmt.Errorf("CLUSTER SHARDS: %w", err)
 	}
 
-	if _, err := conn.Write(appendCommand(nil, "CLUSTER", "SLOTS")); err != nil {
+	if _, err := conn.Write(respenc.AppendCommand(nil, "CLUSTER", "SLOTS")); err != nil {
 		return nil, err
 	}
 	slots, err := rr.read()

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/slotproxy/slotproxy/internal/clustertest"
+	"github.com/slotproxy/slotproxy/internal/respenc"
 )
 
 // fromShards and fromSlots keep the cases of TestFromShards and
@@ -88,7 +89,7 @@ func nodeCall(t *testing.T, addr string, args ...string) value {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := conn.Write(appendCommand(nil, args...)); err != nil {
+	if _, err := conn.Write(respenc.AppendCommand(nil, args...)); err != nil {
 		t.Fatal(err)
 	}
 	v, err := newReplyReader(conn).read()

@@ -76,21 +76,6 @@ type replyError string
 
 func (e replyError) Error() string { return string(e) }
 
-// appendCommand encodes args as a RESP array of bulk strings.
-func appendCommand(b []byte, args ...string) []byte {
-	b = append(b, '*')
-	b = strconv.AppendInt(b, int64(len(args)), 10)
-	b = append(b, '\r', '\n')
-	for _, a := range args {
-		b = append(b, '$')
-		b = strconv.AppendInt(b, int64(len(a)), 10)
-		b = append(b, '\r', '\n')
-		b = append(b, a...)
-		b = append(b, '\r', '\n')
-	}
-	return b
-}
-
 // replyReader reads RESP2 replies. A peer controls every length it
 // announces, so nothing is allocated from a length until the bytes it
 // announces have arrived, and a reply may use at most maxReplyBytes.

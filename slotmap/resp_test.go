@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/slotproxy/slotproxy/internal/respenc"
 )
 
 // appendValue encodes v as a RESP2 server would: the inverse of
@@ -234,10 +236,10 @@ func TestReplyReaderAnnouncedLengths(t *testing.T) {
 }
 
 func TestAppendCommand(t *testing.T) {
-	got := string(appendCommand([]byte("x"), "AUTH", "", "pä ss\r\n"))
+	got := string(respenc.AppendCommand([]byte("x"), "AUTH", "", "pä ss\r\n"))
 	want := "x*3\r\n$4\r\nAUTH\r\n$0\r\n\r\n$8\r\npä ss\r\n\r\n"
 	if got != want {
-		t.Errorf("appendCommand = %q, want %q", got, want)
+		t.Errorf("AppendCommand = %q, want %q", got, want)
 	}
 	// What a server reads as a request is the same array a client's
 	// reader reads back.
