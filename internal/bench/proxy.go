@@ -9,89 +9,39 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 )
 
 const (
 	proxyReadyTimeout = 30 * time.Second
 	proxyStopGrace    = 5 * time.Second
-	proxyStartTries   = 3
 )
 
 // proxyProc is the slotproxy binary running as a child.
 type proxyProc struct {
-	cmd     *exec.Cmd
-	addr    string // client address, 127.0.0.1:port
-	port    int
-	logPath string // its stderr
-
-	done     chan struct{} // closed once the process is reaped
-	stopOnce sync.Once
+	*child
+	addr string // client address, 127.0.0.1:port
+	port int
 }
 
 // startProxy starts bin on free loopback ports in front of seed and waits
 // until a client can use it: PING answers PONG and a SET then GET through it
-// round-trips. Ports are probed then released, so another process may take
-// one in between: a proxy that exits at start-up is retried on new ports.
+// round-trips.
 func startProxy(ctx context.Context, bin, seed, logPath string) (*proxyProc, error) {
-	var err error
-	for try := 1; try <= proxyStartTries; try++ {
-		var p *proxyProc
-		if p, err = startProxyOnce(bin, seed, logPath); err != nil {
+	return startRetrying(ctx, func() (*proxyProc, error) {
+		ports, err := freePorts(2)
+		if err != nil {
 			return nil, err
 		}
-		if err = p.waitReady(ctx); err == nil {
-			return p, nil
+		c, err := startChild(logPath, bin,
+			"-listen", loopback(ports[0]),
+			"-metrics-listen", loopback(ports[1]),
+			"-seeds", seed)
+		if err != nil {
+			return nil, err
 		}
-		p.stop()
-		if ctx.Err() != nil || !p.exited() {
-			break // not a port race: running but unusable, or cancelled
-		}
-	}
-	return nil, err
-}
-
-func startProxyOnce(bin, seed, logPath string) (*proxyProc, error) {
-	ports, err := freePorts(2)
-	if err != nil {
-		return nil, err
-	}
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
-	cmd := exec.Command(bin,
-		"-listen", loopback(ports[0]),
-		"-metrics-listen", loopback(ports[1]),
-		"-seeds", seed)
-	cmd.Stdout = logf
-	cmd.Stderr = logf
-	// Own process group: a terminal's Ctrl-C reaches the bench, which stops
-	// the proxy in order. Pdeathsig: it never outlives the bench.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", bin, err)
-	}
-	p := &proxyProc{cmd: cmd, addr: loopback(ports[0]), port: ports[0], logPath: logPath, done: make(chan struct{})}
-	go func() {
-		cmd.Wait()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *proxyProc) pid() int { return p.cmd.Process.Pid }
-
-func (p *proxyProc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
+		return &proxyProc{child: c, addr: loopback(ports[0]), port: ports[0]}, nil
+	})
 }
 
 // waitReady polls with redis-cli, the way a person would check it by hand.
@@ -141,23 +91,8 @@ func (p *proxyProc) cli(ctx context.Context, args ...string) (string, error) {
 	return s, err
 }
 
-// stop sends SIGTERM, then SIGKILL after a grace period, and waits for the
-// process to be reaped. Safe to call more than once.
-func (p *proxyProc) stop() {
-	p.stopOnce.Do(func() {
-		if p.exited() {
-			return
-		}
-		syscall.Kill(p.pid(), syscall.SIGTERM)
-		select {
-		case <-p.done:
-			return
-		case <-time.After(proxyStopGrace):
-		}
-		syscall.Kill(p.pid(), syscall.SIGKILL)
-		<-p.done
-	})
-}
+// stop sends SIGTERM, then SIGKILL after a grace period.
+func (p *proxyProc) stop() { p.child.stop(proxyStopGrace) }
 
 // freePorts returns n distinct loopback ports that were free a moment ago.
 func freePorts(n int) ([]int, error) {
