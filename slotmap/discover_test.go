@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -192,7 +191,9 @@ func TestFetch(t *testing.T) {
 		// real node is asked CLUSTER SHARDX instead and refuses it with
 		// its own "unknown subcommand" error.
 		seed := c.Seeds()[0]
-		old := newRenamingForwarder(t, seed, "SHARDS", "SHARDX")
+		old := forwardTo(t, seed, nil, func(b []byte) []byte {
+			return bytes.ReplaceAll(b, []byte("SHARDS"), []byte("SHARDX"))
+		})
 		before := clusterCalls(t, seed, "slots")
 		slotsTab, err := m.fetch(ctx, old)
 		if err != nil {
@@ -230,86 +231,6 @@ func clusterCalls(t *testing.T, addr, sub string) int {
 	}
 	n, _ := strconv.Atoi(m[1])
 	return n
-}
-
-// newRenamingForwarder listens on a loopback port and forwards each
-// connection to target, replacing old with new (same length) in what the
-// client sends. Requests here are a few dozen bytes written at once, so a
-// name is never split across two reads.
-func newRenamingForwarder(t *testing.T, target, old, new string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	track := func(c net.Conn) {
-		mu.Lock()
-		conns = append(conns, c)
-		mu.Unlock()
-	}
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", target)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			track(in)
-			track(out)
-			wg.Add(2)
-			go func() {
-				defer wg.Done()
-				defer out.Close()
-				buf := make([]byte, 4096)
-				for {
-					n, err := in.Read(buf)
-					if n > 0 {
-						if _, werr := out.Write(bytes.ReplaceAll(buf[:n], []byte(old), []byte(new))); werr != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
-			go func() {
-				defer wg.Done()
-				defer in.Close()
-				buf := make([]byte, 4096)
-				for {
-					n, err := out.Read(buf)
-					if n > 0 {
-						if _, werr := in.Write(buf[:n]); werr != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
 }
 
 // TestFetchAuth runs fetch against a real cluster whose nodes require a

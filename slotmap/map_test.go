@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"regexp"
@@ -432,19 +431,25 @@ type mapSeed struct {
 }
 
 func newMapSeed(t *testing.T, target string) *mapSeed {
+	s := &mapSeed{}
+	s.addr = forwardTo(t, target, s.alive.Load, nil)
+	return s
+}
+
+// forwardTo listens on a loopback port and forwards each connection to
+// target until t ends. A connection admit refuses is closed at once;
+// rewrite, when set, edits what the client sends on its way. Requests here
+// are a few dozen bytes written at once, so a rewrite never sees a name
+// split across two reads.
+func forwardTo(t *testing.T, target string, admit func() bool, rewrite func([]byte) []byte) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &mapSeed{addr: ln.Addr().String()}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var conns []net.Conn
-	track := func(c net.Conn) {
-		mu.Lock()
-		conns = append(conns, c)
-		mu.Unlock()
-	}
 	t.Cleanup(func() {
 		ln.Close()
 		mu.Lock()
@@ -462,7 +467,7 @@ func newMapSeed(t *testing.T, target string) *mapSeed {
 			if err != nil {
 				return
 			}
-			if !s.alive.Load() {
+			if admit != nil && !admit() {
 				in.Close()
 				continue
 			}
@@ -471,14 +476,37 @@ func newMapSeed(t *testing.T, target string) *mapSeed {
 				in.Close()
 				continue
 			}
-			track(in)
-			track(out)
+			mu.Lock()
+			conns = append(conns, in, out)
+			mu.Unlock()
 			wg.Add(2)
-			go func() { defer wg.Done(); io.Copy(out, in); out.Close() }()
-			go func() { defer wg.Done(); io.Copy(in, out); in.Close() }()
+			go func() { defer wg.Done(); copyRewriting(out, in, rewrite) }()
+			go func() { defer wg.Done(); copyRewriting(in, out, nil) }()
 		}
 	}()
-	return s
+	return ln.Addr().String()
+}
+
+// copyRewriting copies src to dst, through rewrite when it is set, until
+// either side fails, then closes dst.
+func copyRewriting(dst, src net.Conn, rewrite func([]byte) []byte) {
+	defer dst.Close()
+	buf := make([]byte, 4096)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			b := buf[:n]
+			if rewrite != nil {
+				b = rewrite(b)
+			}
+			if _, werr := dst.Write(b); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 func TestNewNeedsSeeds(t *testing.T) {
