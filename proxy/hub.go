@@ -132,6 +132,9 @@ type hub struct {
 	retryAt map[string]time.Time
 	backoff map[string]time.Duration
 	closed  bool
+	// departing holds the topics whose last subscriber left, until no
+	// link holds them.
+	departing map[topicKey]chan struct{}
 
 	kick    chan struct{}
 	stop    chan struct{}
@@ -141,13 +144,14 @@ type hub struct {
 
 func newHub(srv *Server) *hub {
 	h := &hub{
-		srv:     srv,
-		topics:  make(map[topicKey]*topic),
-		links:   make(map[string]*link),
-		retryAt: make(map[string]time.Time),
-		backoff: make(map[string]time.Duration),
-		kick:    make(chan struct{}, 1),
-		stop:    make(chan struct{}),
+		srv:       srv,
+		topics:    make(map[topicKey]*topic),
+		links:     make(map[string]*link),
+		retryAt:   make(map[string]time.Time),
+		backoff:   make(map[string]time.Duration),
+		departing: make(map[topicKey]chan struct{}),
+		kick:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
 	}
 	h.keeper.Add(1)
 	go h.keep()
@@ -157,6 +161,10 @@ func newHub(srv *Server) *hub {
 func (h *hub) close() {
 	h.mu.Lock()
 	h.closed = true
+	for key, ch := range h.departing {
+		close(ch)
+		delete(h.departing, key)
+	}
 	links := make([]*link, 0, len(h.links))
 	for _, k := range h.links {
 		links = append(links, k)
@@ -218,11 +226,13 @@ func (h *hub) add(sub *subscriber, kind subKind, names []string) error {
 }
 
 // remove unregisters sub from names; the keeper unsubscribes the topics
-// left without subscribers.
-func (h *hub) remove(sub *subscriber, kind subKind, names []string) {
+// left without subscribers. It returns a channel per such topic, closed
+// once no node counts the hub as its subscriber any more.
+func (h *hub) remove(sub *subscriber, kind subKind, names []string) []chan struct{} {
 	if len(names) == 0 {
-		return
+		return nil
 	}
+	var gone []chan struct{}
 	h.mu.Lock()
 	for _, name := range names {
 		key := topicKey{kind, name}
@@ -236,14 +246,48 @@ func (h *hub) remove(sub *subscriber, kind subKind, names []string) {
 				subs = append(subs, o)
 			}
 		}
-		if len(subs) == 0 {
-			delete(h.topics, key)
-		} else {
+		if len(subs) > 0 {
 			tp.subs = subs
+			continue
 		}
+		delete(h.topics, key)
+		ch := h.departing[key]
+		if ch == nil {
+			ch = make(chan struct{})
+			h.departing[key] = ch
+		}
+		gone = append(gone, ch)
 	}
 	h.mu.Unlock()
 	h.poke()
+	return gone
+}
+
+// held reports whether a link may still be counted by its node as a
+// subscriber of key. Under h.mu.
+func (h *hub) held(key topicKey) bool {
+	for _, k := range h.links {
+		if k.holds(key) {
+			return true
+		}
+	}
+	return false
+}
+
+// waitGone waits, at most subscribeWait, for the channels remove returned.
+func waitGone(gone []chan struct{}) {
+	if len(gone) == 0 {
+		return
+	}
+	t := time.NewTimer(subscribeWait)
+	defer t.Stop()
+	for _, ch := range gone {
+		select {
+		case <-ch:
+		case <-t.C:
+			return
+		}
+	}
 }
 
 // counts returns the number of subscribers of each name, for PUBSUB
@@ -404,9 +448,12 @@ func (h *hub) reconcile() {
 	h.mu.Lock()
 	for addr, k := range h.links {
 		w := want[addr]
-		if len(w) == 0 {
+		if len(w) == 0 && len(k.subs) == 0 && len(k.leaving) == 0 {
 			// Nothing to hear from this node any more (or it left the
-			// table): closing is the cheapest way to unsubscribe.
+			// table), and the node confirmed every unsubscribe: a
+			// connection closed earlier would leave the node counting
+			// the hub in PUBLISH's replies for a while after the
+			// clients saw their UNSUBSCRIBE confirmed.
 			drop = append(drop, k)
 			continue
 		}
@@ -463,6 +510,12 @@ func (h *hub) reconcile() {
 			close(tp.ready)
 		}
 	}
+	for key, ch := range h.departing {
+		if !h.held(key) {
+			close(ch)
+			delete(h.departing, key)
+		}
+	}
 	h.mu.Unlock()
 
 	for _, k := range drop {
@@ -494,7 +547,7 @@ func (h *hub) dial(addr string) {
 	}
 	delete(h.backoff, addr)
 	delete(h.retryAt, addr)
-	k := &link{h: h, l: l, addr: addr, subs: make(map[topicKey]bool), lastPing: time.Now()}
+	k := &link{h: h, l: l, addr: addr, subs: make(map[topicKey]bool), leaving: make(map[topicKey]bool), lastPing: time.Now()}
 	h.links[addr] = k
 	h.readers.Add(1)
 	go k.read()

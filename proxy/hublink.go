@@ -15,6 +15,7 @@ type link struct {
 
 	// Under hub.mu:
 	subs      map[topicKey]bool // subscribed on the node; true once confirmed
+	leaving   map[topicKey]bool // unsubscribed, the node's confirmation awaited
 	sent      []sentCmd         // commands waiting for their replies, in order
 	waitSince time.Time         // when the node last answered or was first waited for
 	lastPing  time.Time
@@ -57,11 +58,20 @@ func (k *link) queue(b []byte, kind subKind, sub bool, names []string, now time.
 				k.subs[key] = false
 			} else {
 				delete(k.subs, key)
+				k.leaving[key] = true
 			}
 		}
 		k.push(sentCmd{kind: kind, sub: sub, names: chunk}, now)
 	}
 	return b
+}
+
+// holds reports whether the node may count the link as a subscriber of
+// key: it is subscribed, or its unsubscribe is not confirmed yet. Under
+// hub.mu.
+func (k *link) holds(key topicKey) bool {
+	_, ok := k.subs[key]
+	return ok || k.leaving[key]
 }
 
 func (k *link) queuePing(b []byte, now time.Time) []byte {
@@ -170,18 +180,20 @@ func (k *link) confirm(verb, name, errMsg string) {
 	if errMsg != "" {
 		// The whole command failed (a MOVED for an SSUBSCRIBE): the
 		// keeper tries again by the table, which the redirection patched.
-		if c.sub {
-			for _, n := range c.names {
+		for _, n := range c.names {
+			if c.sub {
 				delete(k.subs, topicKey{c.kind, n})
+			} else {
+				delete(k.leaving, topicKey{c.kind, n})
 			}
 		}
 		c.got = len(c.names)
 	} else if !c.ping {
 		key := topicKey{c.kind, name}
-		if c.sub {
-			if _, ok := k.subs[key]; ok {
-				k.subs[key] = true
-			}
+		if !c.sub {
+			delete(k.leaving, key)
+		} else if _, ok := k.subs[key]; ok {
+			k.subs[key] = true
 		}
 		c.got++
 	}

@@ -164,17 +164,14 @@ func (s *session) spublish(cmd *Command, args [][]byte, raw []byte) {
 func (h *hub) receivers(kind subKind, node, channel string, n int64) int64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var onNode map[topicKey]bool // the hub's subscriptions on node
-	if k := h.links[node]; k != nil {
-		onNode = k.subs
-	}
+	k := h.links[node]
 	var local, held int64
 	count := func(key topicKey) {
 		tp := h.topics[key]
 		if tp != nil {
 			local += int64(len(tp.subs))
 		}
-		if _, ok := onNode[key]; tp != nil || ok {
+		if tp != nil || k != nil && k.holds(key) {
 			held++
 		}
 	}
@@ -186,9 +183,13 @@ func (h *hub) receivers(kind subKind, node, channel string, n int64) int64 {
 				patterns[key.name] = true
 			}
 		}
-		for key := range onNode {
-			if key.kind == subPattern {
-				patterns[key.name] = true
+		if k != nil {
+			for _, on := range []map[topicKey]bool{k.subs, k.leaving} {
+				for key := range on {
+					if key.kind == subPattern {
+						patterns[key.name] = true
+					}
+				}
 			}
 		}
 		for pat := range patterns {
@@ -296,7 +297,10 @@ func (s *session) unsubscribe(kind subKind, names [][]byte) {
 	}
 	sub.mu.Unlock()
 	if h := s.srv.peekHub(); h != nil {
-		h.remove(sub, kind, removed)
+		// As on one server, a PUBLISH made once the client has its
+		// confirmation does not count the client: the nodes confirmed
+		// the hub's unsubscribe first.
+		waitGone(h.remove(sub, kind, removed))
 	}
 	s.replyLocal(off)
 	// The subscriber is dropped once the batch's replies are written

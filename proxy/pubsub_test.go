@@ -490,3 +490,46 @@ func TestPubSubSlowSubscriber(t *testing.T) {
 		t.Errorf("good subscriber after the cut: %q", got)
 	}
 }
+
+// TestPubSubCountAfterUnsubscribe checks what a single server guarantees
+// once a client has its UNSUBSCRIBE (or PUNSUBSCRIBE) confirmed: a PUBLISH
+// made after it no longer counts that client. It does so many times in a
+// row, both when the hub's connection then has nothing left to hear (the
+// proxy closes it) and when another client keeps it subscribed (the proxy
+// unsubscribes on it), because the hub's own subscription on the node
+// goes away only after the client's confirmation was decided.
+func TestPubSubCountAfterUnsubscribe(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Masters: 3})
+	p := startProxy(t, c, Options{}, router.Options{})
+	pub := dialRaw(t, p.Addr)
+	publish := func(channel, want string) {
+		t.Helper()
+		pub.send("PUBLISH", channel, "x")
+		if f := pub.frame(); string(f) != want {
+			t.Fatalf("PUBLISH %s = %q, want %q", channel, f, want)
+		}
+	}
+	for _, others := range []bool{false, true} {
+		if others {
+			other := dialRaw(t, p.Addr)
+			other.send("SUBSCRIBE", "count:other")
+			other.frame()
+		}
+		sub := dialRaw(t, p.Addr)
+		for i := range 100 {
+			verb, unverb, name, channel := "SUBSCRIBE", "UNSUBSCRIBE", "count:ch", "count:ch"
+			if i%2 == 1 {
+				verb, unverb, name, channel = "PSUBSCRIBE", "PUNSUBSCRIBE", "count:p*", "count:p1"
+			}
+			sub.send(verb, name)
+			sub.frame()
+			publish(channel, ":1\r\n")
+			if f := sub.frame(); !bytes.Contains(f, []byte("$1\r\nx\r\n")) {
+				t.Fatalf("%s %s: got %q, want the message", verb, name, f)
+			}
+			sub.send(unverb, name)
+			sub.frame()
+			publish(channel, ":0\r\n")
+		}
+	}
+}
