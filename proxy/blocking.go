@@ -180,7 +180,7 @@ func (w *blockWatch) stop() {
 	if w.done != nil {
 		w.s.nc.SetReadDeadline(time.Unix(1, 0))
 		<-w.done
-		w.s.nc.SetReadDeadline(time.Time{})
+		w.s.clearReadDeadline()
 	}
 }
 

@@ -178,8 +178,12 @@ func (p *parker) run(raw syscall.RawConn) {
 // socket, and stops run.
 func (p *parker) close() {
 	p.mu.Lock()
+	was := p.closed
 	p.closed = true
 	p.mu.Unlock()
+	if was {
+		return // run may have closed the pipe already
+	}
 	syscall.Write(p.wake[1], []byte{1})
 }
 
@@ -264,6 +268,9 @@ func (s *session) kickedRead(err error) bool {
 		return false
 	}
 	s.kicked.Store(false)
-	s.nc.SetReadDeadline(time.Time{})
+	if s.srv.draining.Load() {
+		return false // Shutdown's deadline, not the sweeper's
+	}
+	s.clearReadDeadline()
 	return true
 }

@@ -91,6 +91,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	closed    bool
+	draining  atomic.Bool // Shutdown began: no new clients, sessions end when idle
 	listeners map[net.Listener]struct{}
 	sessions  map[*session]struct{}
 	wg        sync.WaitGroup // one per session, parked or not
@@ -130,7 +131,7 @@ func New(rt *router.Router, opts Options) *Server {
 
 func (s *Server) commands() *Table { return s.table.Load() }
 
-// ErrServerClosed is returned by Serve after Close.
+// ErrServerClosed is returned by Serve after Close or Shutdown.
 var ErrServerClosed = errors.New("proxy: server closed")
 
 // Serve accepts clients on ln until Close. Temporary accept errors (too many
@@ -182,7 +183,7 @@ func (s *Server) start(nc net.Conn) {
 	}
 	sess := newSession(s, nc, s.lastID.Add(1))
 	s.mu.Lock()
-	if s.closed {
+	if s.closed || s.draining.Load() {
 		s.mu.Unlock()
 		s.clients.add(-1)
 		nc.Close()
@@ -202,9 +203,14 @@ func (s *Server) start(nc net.Conn) {
 func (s *Server) serveClient(sess *session) {
 	s.serving.add(1)
 	defer s.serving.add(-1)
+	if s.draining.Load() {
+		// Resumed by the parker after Shutdown set the deadlines: one
+		// may have been cleared in between.
+		sess.nc.SetReadDeadline(drainDeadline)
+	}
 	for {
 		err := sess.serve()
-		if err != errPark {
+		if err != errPark || s.draining.Load() {
 			break
 		}
 		if s.parker != nil && s.parker.park(sess) {
@@ -225,7 +231,7 @@ func (s *Server) serveClient(sess *session) {
 func (s *Server) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.closed
+	return s.closed || s.draining.Load()
 }
 
 // Clients returns the number of connected clients.

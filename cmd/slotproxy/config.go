@@ -25,6 +25,9 @@ type Config struct {
 	Metrics  MetricsConfig  `yaml:"metrics"`
 	Log      LogConfig      `yaml:"log"`
 	Runtime  RuntimeConfig  `yaml:"runtime"`
+	// ShutdownGrace is how long SIGTERM lets clients finish the commands
+	// they sent before they are disconnected.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 
 	// File is the configuration file's absolute path, for INFO; "" when
 	// none was given. Not a key.
@@ -94,6 +97,8 @@ func defaultConfig() Config {
 		Metrics:  MetricsConfig{Listen: ":9121"},
 		Log:      LogConfig{Level: "info", Format: "text"},
 		Runtime:  RuntimeConfig{GOMAXPROCS: 1},
+
+		ShutdownGrace: 10 * time.Second,
 	}
 }
 
@@ -125,6 +130,9 @@ func (c *Config) check() error {
 		if _, _, err := net.SplitHostPort(s); err != nil {
 			return fmt.Errorf("cluster.seeds: %q is not host:port", s)
 		}
+	}
+	if c.ShutdownGrace < 0 {
+		return fmt.Errorf("shutdown_grace: must not be negative, got %v", c.ShutdownGrace)
 	}
 	if c.Cluster.Username != "" && c.Cluster.Password == "" {
 		return errors.New("cluster.username: set without cluster.password")

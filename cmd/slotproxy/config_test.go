@@ -91,6 +91,7 @@ log:
   format: json
 runtime:
   gomaxprocs: 4
+shutdown_grace: 2500ms
 `))
 		if err != nil {
 			t.Fatal(err)
@@ -108,6 +109,8 @@ runtime:
 			Metrics:  MetricsConfig{Listen: ""},
 			Log:      LogConfig{Level: "debug", Format: "json"},
 			Runtime:  RuntimeConfig{GOMAXPROCS: 4},
+
+			ShutdownGrace: 2500 * time.Millisecond,
 		}
 		if !reflect.DeepEqual(cfg, want) {
 			t.Errorf("loadConfig =\n%+v\nwant\n%+v", cfg, want)
@@ -182,6 +185,8 @@ func TestConfigCheck(t *testing.T) {
 		{"config_set misspelt", "commands.config_set", func(c *Config) { c.Commands.ConfigSet = "all" }},
 		{"config_set to every node", "", func(c *Config) { c.Commands.ConfigSet = "all-nodes" }},
 		{"negative script cache", "commands.script_cache_bytes", func(c *Config) { c.Commands.ScriptCacheBytes = -1 }},
+		{"negative shutdown grace", "shutdown_grace", func(c *Config) { c.ShutdownGrace = -time.Second }},
+		{"no shutdown grace", "", func(c *Config) { c.ShutdownGrace = 0 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -132,9 +132,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 		err = nil
 	case err = <-errc:
 	}
-	logger.Info("slotproxy stopping")
+	// The slot map, the router and the admin listener keep working while
+	// the clients finish.
+	logger.Info("slotproxy stopping", "shutdown_grace", cfg.ShutdownGrace)
+	grace, cancelGrace := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	srv.Shutdown(grace)
+	cancelGrace()
 	cancel()
-	srv.Close()
 	return err
 }
 

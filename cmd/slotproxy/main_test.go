@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -265,5 +266,63 @@ func TestMainCommands(t *testing.T) {
 		!strings.Contains(out, "| `GET` | routed by the slot of its keys | |\n") ||
 		!strings.Contains(out, "| `MONITOR` | refused: not supported yet | |\n") {
 		t.Errorf("slotproxy -commands printed:\n%.500s", out)
+	}
+}
+
+// TestMainSIGTERM runs the program itself in front of a real cluster and
+// sends it SIGTERM while a client is connected: it must drain (the log
+// says so), close the client, and exit 0.
+func TestMainSIGTERM(t *testing.T) {
+	if args := os.Getenv("SLOTPROXY_TEST_SIGTERM"); args != "" {
+		os.Args = append([]string{"slotproxy"}, strings.Fields(args)...)
+		main()
+		return
+	}
+	c := clustertest.New(t, clustertest.Options{Masters: 3})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMainSIGTERM$")
+	cmd.Env = append(os.Environ(), "SLOTPROXY_TEST_SIGTERM=-listen "+addr+" -metrics-listen 127.0.0.1:0 -seeds "+c.Seeds()[0])
+	var stderr runLog
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("slotproxy's stderr:\n%s", stderr.String())
+		}
+	}()
+
+	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, Protocol: 2, PoolSize: 1})
+	defer client.Close()
+	ctx := context.Background()
+	clustertest.Eventually(t, 15*time.Second, func() error { return client.Set(ctx, "sigterm:key", "v", 0).Err() })
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("slotproxy exited with %v after SIGTERM, want exit code 0", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("slotproxy still running 20s after SIGTERM")
+	}
+	if !strings.Contains(stderr.String(), "msg=\"draining clients\" clients=1") {
+		t.Errorf("slotproxy did not log the drain of its one client")
+	}
+	if err := client.Ping(ctx).Err(); err == nil {
+		t.Error("the client's connection still works after slotproxy exited")
 	}
 }
