@@ -336,7 +336,7 @@ func (l *Lease) Release() {
 		return
 	}
 	l.closed = true
-	if l.start != l.end || l.skip != 0 || len(l.buf) > maxKeptBuffer || l.p.rt.closed.Load() {
+	if l.start != l.end || l.skip != 0 || len(l.buf) > maxKeptBuffer || l.p.rt.closed.Load() || !l.p.registered() {
 		l.p.closed(l)
 	} else {
 		l.nc.SetDeadline(time.Time{})

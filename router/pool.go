@@ -13,9 +13,12 @@ import (
 // a backoff between failed dials.
 type pool struct {
 	rt    *Router
+	key   poolKey
 	addr  string
 	resp3 bool // connections say HELLO 3 first
 	conns []atomic.Pointer[conn]
+
+	leaving bool // under rt.mu: retire found its node out of the table
 
 	mu      sync.Mutex
 	closed  bool
@@ -32,6 +35,7 @@ const (
 func newPool(rt *Router, k poolKey) *pool {
 	return &pool{
 		rt:      rt,
+		key:     k,
 		addr:    k.addr,
 		resp3:   k.resp3,
 		conns:   make([]atomic.Pointer[conn], rt.opts.ConnsPerNode),
@@ -57,6 +61,12 @@ func (p *pool) sendSlow(i int, r *Request) {
 	p.mu.Lock()
 	if p.closed || p.rt.closed.Load() {
 		p.mu.Unlock()
+		if !p.rt.closed.Load() {
+			// retire closed p after r was routed to it: the address's
+			// pool now, a new one, takes r.
+			p.rt.pool(p.key).send(r)
+			return
+		}
 		r.fail(msgClosed)
 		return
 	}

@@ -256,18 +256,24 @@ func (rt *Router) poolLocked(k poolKey) *pool {
 	return p
 }
 
-// watchdog fails connections whose master stopped answering.
+// watchdog fails connections whose master stopped answering, and retires
+// the connections of nodes that left the cluster.
 func (rt *Router) watchdog(ctx context.Context) {
 	defer close(rt.done)
 	every := max(rt.opts.ReadTimeout/10, 10*time.Millisecond)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	var pools []*pool
+	lastRetire := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
+			if now.Sub(lastRetire) >= retireEvery {
+				rt.retire()
+				lastRetire = now
+			}
 			rt.mu.Lock()
 			pools = pools[:0]
 			for _, p := range rt.pools {

@@ -88,6 +88,7 @@ type Cluster struct {
 	mu      sync.Mutex
 	clients map[string]*redis.Client // by address, closed on Close
 	closed  bool
+	removed []*Node // taken out by RemoveNode, still running until Close
 
 	closeOnce sync.Once
 	closeErr  error
@@ -112,8 +113,8 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	cli, err := lookTool("redis-cli")
-	if err != nil {
+	// Creation runs redis-cli: fail before starting anything without it.
+	if _, err := lookTool("redis-cli"); err != nil {
 		return nil, err
 	}
 
@@ -130,7 +131,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		attempts = 1 // fixed ports: retrying would meet the same conflict
 	}
 	for attempt := 1; ; attempt++ {
-		err = c.start(ctx, server, cli)
+		err = c.start(ctx, server)
 		if err == nil {
 			return c, nil
 		}
@@ -146,7 +147,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 }
 
 // start runs one attempt: ports, processes, creation, health.
-func (c *Cluster) start(ctx context.Context, server, cli string) error {
+func (c *Cluster) start(ctx context.Context, server string) error {
 	o := c.opts
 	n := o.Masters * (1 + o.Replicas)
 	var ports []int
@@ -183,7 +184,7 @@ func (c *Cluster) start(ctx context.Context, server, cli string) error {
 
 	began = time.Now()
 	if o.Masters >= 3 {
-		err = c.createWithCLI(ctx, cli)
+		err = c.createWithCLI(ctx)
 	} else {
 		err = c.createByHand(ctx)
 	}
@@ -233,7 +234,10 @@ func (c *Cluster) Close() error {
 // killNodes kills every node, all of them even when one fails.
 func (c *Cluster) killNodes() error {
 	var errs []error
-	for _, n := range c.Nodes {
+	c.mu.Lock()
+	nodes := append(c.Nodes[:len(c.Nodes):len(c.Nodes)], c.removed...)
+	c.mu.Unlock()
+	for _, n := range nodes {
 		errs = append(errs, n.Kill())
 	}
 	return errors.Join(errs...)

@@ -3,10 +3,8 @@ package clustertest
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -16,22 +14,12 @@ const totalSlots = 16384
 // createWithCLI runs redis-cli --cluster create over all nodes; redis-cli
 // makes the first Masters addresses masters and spreads the rest as their
 // replicas.
-func (c *Cluster) createWithCLI(ctx context.Context, cli string) error {
+func (c *Cluster) createWithCLI(ctx context.Context) error {
 	args := []string{"--cluster", "create"}
 	args = append(args, c.Seeds()...)
 	args = append(args, "--cluster-replicas", strconv.Itoa(c.opts.Replicas), "--cluster-yes")
-	if c.opts.Password != "" {
-		args = append(args, "-a", c.opts.Password, "--no-auth-warning")
-	}
-	cmd := exec.CommandContext(ctx, cli, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	cmd.WaitDelay = time.Second
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		return fmt.Errorf("clustertest: redis-cli --cluster create: %w", ctx.Err())
-	}
-	if err != nil {
-		return fmt.Errorf("clustertest: redis-cli --cluster create: %w; output:\n%s", err, tail(string(out), 2048))
+	if _, err := c.cli(ctx, args...); err != nil {
+		return err
 	}
 	c.opts.Logf("clustertest: redis-cli --cluster create done")
 	return nil
