@@ -2,7 +2,7 @@
 
 GO ?= go
 
-.PHONY: build test demo bench bench-go lint clean ensure-redis ensure-clients
+.PHONY: build test demo bench bench-go chaos lint clean ensure-redis ensure-clients
 
 # Static, without cgo, as the Dockerfile builds it: a cgo build also maps
 # libc and the dynamic loader, 1.3 MiB more resident memory.
@@ -27,6 +27,14 @@ bench:
 	scripts/ensure-redis.sh
 	CGO_ENABLED=0 $(GO) build -o bin/slotproxy ./cmd/slotproxy
 	$(GO) run ./internal/bench -proxy bin/slotproxy $(BENCHFLAGS)
+
+# Every scenario of internal/chaos (failovers, kill -9, SIGSTOP, reshards,
+# node additions and removals, a rolling restart, 20 node cycles) on fresh
+# 3-master, 3-replica clusters, without the race detector so that the
+# figures are the proxy's own; prints the table the README shows. make test
+# runs a subset.
+chaos: ensure-redis
+	SLOTPROXY_CHAOS=all $(GO) test -count=1 -timeout 30m -v -run 'TestChaos' ./internal/chaos/
 
 # The Go micro-benchmarks of the hot path (parser, scanner, slots, a whole
 # GET/SET/MGET through a session over in-memory pipes).

@@ -77,6 +77,11 @@ func (p *pool) sendSlow(i int, r *Request) {
 	if time.Now().Before(p.retryAt) {
 		msg := MsgUnreachable + p.lastErr.Error()
 		p.mu.Unlock()
+		// The node may be gone for good (a master killed, its replica
+		// promoted): the table must show its successor as soon as the
+		// cluster does, not at the next dial. The slot map merges these
+		// triggers into one refresh per MinRefreshGap.
+		p.rt.slots.Refresh("node unreachable")
 		p.rt.retry(r, msg)
 		return
 	}

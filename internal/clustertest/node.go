@@ -26,9 +26,14 @@ type Node struct {
 	Port int
 	Dir  string // the node's working dir: redis.conf, redis.log, nodes.conf
 
-	cmd     *exec.Cmd
-	done    chan struct{} // closed once the process has exited and been reaped
-	stopped atomic.Bool   // between Stop and Cont; WaitHealthy skips such a node
+	proc    atomic.Pointer[process] // the latest process: Restart starts another
+	stopped atomic.Bool             // between Stop and Cont; WaitHealthy skips such a node
+}
+
+// process is one run of a node's redis-server.
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed once the process has exited and been reaped
 }
 
 // nodeConfig is what one generated redis.conf says.
@@ -94,16 +99,26 @@ func startNode(server string, cfg nodeConfig) (*Node, error) {
 	if err := os.WriteFile(conf, []byte(cfg.render()), 0o644); err != nil {
 		return nil, fmt.Errorf("clustertest: %w", err)
 	}
+	n := &Node{Addr: loopback(cfg.port), Port: cfg.port, Dir: cfg.dir}
+	if err := n.spawn(server); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// spawn starts redis-server on the node's redis.conf, keeping whatever
+// cluster state its dir holds.
+func (n *Node) spawn(server string) error {
 	// redis-server writes to stdout only before it opens its logfile (for
 	// example a config error); keep that too.
-	out, err := os.Create(filepath.Join(cfg.dir, "stdout.log"))
+	out, err := os.OpenFile(filepath.Join(n.Dir, "stdout.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("clustertest: %w", err)
+		return fmt.Errorf("clustertest: %w", err)
 	}
 	defer out.Close()
 
-	cmd := exec.Command(server, conf)
-	cmd.Dir = cfg.dir
+	cmd := exec.Command(server, filepath.Join(n.Dir, "redis.conf"))
+	cmd.Dir = n.Dir
 	cmd.Stdout = out
 	cmd.Stderr = out
 	// Setpgid: a terminal's Ctrl-C goes to our caller, which decides; Kill
@@ -114,31 +129,26 @@ func startNode(server string, cfg nodeConfig) (*Node, error) {
 	// locked to it; nothing here locks threads.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("clustertest: starting redis-server on port %d: %w", cfg.port, err)
+		return fmt.Errorf("clustertest: starting redis-server on port %d: %w", n.Port, err)
 	}
-	n := &Node{
-		Addr: loopback(cfg.port),
-		Port: cfg.port,
-		Dir:  cfg.dir,
-		cmd:  cmd,
-		done: make(chan struct{}),
-	}
-	go n.reap()
-	return n, nil
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	n.proc.Store(p)
+	go p.reap()
+	return nil
 }
 
-func (n *Node) reap() {
-	n.cmd.Wait()
-	close(n.done)
+func (p *process) reap() {
+	p.cmd.Wait()
+	close(p.done)
 }
 
 // PID returns the redis-server process id.
-func (n *Node) PID() int { return n.cmd.Process.Pid }
+func (n *Node) PID() int { return n.proc.Load().cmd.Process.Pid }
 
 // exited reports whether the process has ended (killed or crashed).
 func (n *Node) exited() bool {
 	select {
-	case <-n.done:
+	case <-n.proc.Load().done:
 		return true
 	default:
 		return false
@@ -155,10 +165,24 @@ func (n *Node) Kill() error {
 		return err
 	}
 	select {
-	case <-n.done:
+	case <-n.proc.Load().done:
 		return nil
 	case <-time.After(killWait):
 		return fmt.Errorf("clustertest: node %s (pid %d) still running %v after SIGKILL", n.Addr, n.PID(), killWait)
+	}
+}
+
+// Term sends SIGTERM, as an operator's restart does, and waits until the
+// process is gone.
+func (n *Node) Term() error {
+	if err := n.signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	select {
+	case <-n.proc.Load().done:
+		return nil
+	case <-time.After(killWait):
+		return fmt.Errorf("clustertest: node %s (pid %d) still running %v after SIGTERM", n.Addr, n.PID(), killWait)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -43,6 +44,60 @@ func (c *Cluster) cli(ctx context.Context, args ...string) (string, error) {
 func (c *Cluster) AddMaster(ctx context.Context) (*Node, error) {
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
+	n, err := c.newNode(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.cli(ctx, "--cluster", "add-node", n.Addr, c.anyServing(n).Addr); err != nil {
+		return nil, err
+	}
+	if err := c.WaitHealthy(ctx); err != nil {
+		return nil, err
+	}
+	c.opts.Logf("clustertest: master %s added", n.Addr)
+	return n, nil
+}
+
+// AddReplica starts a new node and adds it as a replica of the master at
+// master (redis-cli --cluster add-node --cluster-slave), then waits until
+// it is in sync.
+func (c *Cluster) AddReplica(ctx context.Context, master string) (*Node, error) {
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	id, err := c.NodeID(ctx, master)
+	if err != nil {
+		return nil, err
+	}
+	n, err := c.newNode(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.cli(ctx, "--cluster", "add-node", n.Addr, master, "--cluster-slave", "--cluster-master-id", id); err != nil {
+		return nil, err
+	}
+	err = poll(ctx, 50*time.Millisecond, func(ctx context.Context) error {
+		info, err := c.Client(n.Addr).Info(ctx, "replication").Result()
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(info, "master_link_status:up") {
+			return fmt.Errorf("replica %s not in sync with %s", n.Addr, master)
+		}
+		return nil
+	})
+	if err == nil {
+		err = c.WaitHealthy(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.opts.Logf("clustertest: replica %s of %s added", n.Addr, master)
+	return n, nil
+}
+
+// newNode starts a node on a free port, in cluster mode, not yet part of
+// the cluster, and adds it to Nodes.
+func (c *Cluster) newNode(ctx context.Context) (*Node, error) {
 	server, err := lookTool("redis-server")
 	if err != nil {
 		return nil, err
@@ -62,17 +117,102 @@ func (c *Cluster) AddMaster(ctx context.Context) (*Node, error) {
 		return nil, err
 	}
 	c.Nodes = append(c.Nodes, n)
-	if err := n.waitReady(ctx, c.opts.Password); err != nil {
-		return nil, err
-	}
-	if _, err := c.cli(ctx, "--cluster", "add-node", n.Addr, c.anyServing(n).Addr); err != nil {
-		return nil, err
+	return n, n.waitReady(ctx, c.opts.Password)
+}
+
+// Rebalance evens out the slots over the masters, empty ones included
+// (redis-cli --cluster rebalance --cluster-use-empty-masters).
+func (c *Cluster) Rebalance(ctx context.Context) error {
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	if _, err := c.cli(ctx, "--cluster", "rebalance", c.anyServing(nil).Addr, "--cluster-use-empty-masters"); err != nil {
+		return err
 	}
 	if err := c.WaitHealthy(ctx); err != nil {
-		return nil, err
+		return err
 	}
-	c.opts.Logf("clustertest: master %s added", n.Addr)
-	return n, nil
+	c.opts.Logf("clustertest: slots rebalanced")
+	return nil
+}
+
+// Failover makes the replica take over its master with CLUSTER FAILOVER
+// (the master agrees and hands over without losing writes), and waits
+// until the cluster agrees on it.
+func (c *Cluster) Failover(ctx context.Context, replica *Node) error {
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	cl := c.Client(replica.Addr)
+	if err := cl.Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
+		return fmt.Errorf("clustertest: CLUSTER FAILOVER on %s: %w", replica.Addr, err)
+	}
+	err := poll(ctx, 50*time.Millisecond, func(ctx context.Context) error {
+		role, err := cl.Do(ctx, "ROLE").Slice()
+		if err != nil {
+			return err
+		}
+		if len(role) == 0 || role[0] != "master" {
+			return fmt.Errorf("%s is still a replica", replica.Addr)
+		}
+		return nil
+	})
+	if err == nil {
+		err = c.WaitHealthy(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	c.opts.Logf("clustertest: %s took over by CLUSTER FAILOVER", replica.Addr)
+	return nil
+}
+
+// Restart starts again a node that exited (Kill, Term), on its own dir:
+// it rejoins the cluster with the state it had, a former master as a
+// replica of whoever replaced it. It waits until the cluster is healthy.
+func (c *Cluster) Restart(ctx context.Context, n *Node) error {
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	if !n.exited() {
+		return fmt.Errorf("clustertest: restart of %s, which is running", n.Addr)
+	}
+	server, err := lookTool("redis-server")
+	if err != nil {
+		return err
+	}
+	if err := n.spawn(server); err != nil {
+		return err
+	}
+	if err := n.waitReady(ctx, c.opts.Password); err != nil {
+		return err
+	}
+	if err := c.WaitHealthy(ctx); err != nil {
+		return err
+	}
+	c.opts.Logf("clustertest: %s restarted", n.Addr)
+	return nil
+}
+
+// Replicas returns the nodes that replicate the master at master, as its
+// ROLE lists them.
+func (c *Cluster) Replicas(ctx context.Context, master string) ([]*Node, error) {
+	role, err := c.Client(master).Do(ctx, "ROLE").Slice()
+	if err != nil {
+		return nil, fmt.Errorf("clustertest: ROLE on %s: %w", master, err)
+	}
+	if len(role) != 3 || role[0] != "master" {
+		return nil, fmt.Errorf("clustertest: %s is not a master: %v", master, role)
+	}
+	list, _ := role[2].([]any)
+	var out []*Node
+	for _, r := range list {
+		f, _ := r.([]any)
+		if len(f) < 2 {
+			continue
+		}
+		if n := c.node(fmt.Sprint(f[0]) + ":" + fmt.Sprint(f[1])); n != nil {
+			out = append(out, n)
+		}
+	}
+	return out, nil
 }
 
 // Reshard moves count slots from the master at from to the master at to
