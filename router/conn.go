@@ -106,7 +106,12 @@ func (rt *Router) dialNode(addr string, resp3 bool) (net.Conn, error) {
 		return nil, err
 	}
 	if o.Password != "" || resp3 {
-		if err := handshake(nc, o.Username, o.Password, resp3, o.DialTimeout+o.ReadTimeout); err != nil {
+		// dial_timeout bounds the whole of it, authentication included: a
+		// node that accepts but does not answer (hung, or a host whose
+		// process is stopped) holds the requests waiting on this dial no
+		// longer than that.
+		deadline, _ := ctx.Deadline()
+		if err := handshake(nc, o.Username, o.Password, resp3, deadline); err != nil {
 			nc.Close()
 			return nil, err
 		}
@@ -116,7 +121,7 @@ func (rt *Router) dialNode(addr string, resp3 bool) (net.Conn, error) {
 
 // handshake authenticates a fresh connection, and for a RESP3 pool
 // switches it to RESP3 with HELLO 3, before it carries any traffic.
-func handshake(nc net.Conn, user, pass string, resp3 bool, timeout time.Duration) error {
+func handshake(nc net.Conn, user, pass string, resp3 bool, deadline time.Time) error {
 	var cmd []byte
 	switch {
 	case resp3 && pass != "":
@@ -131,7 +136,7 @@ func handshake(nc net.Conn, user, pass string, resp3 bool, timeout time.Duration
 	default:
 		cmd = respenc.AppendCommand(nil, "AUTH", pass)
 	}
-	nc.SetDeadline(time.Now().Add(timeout))
+	nc.SetDeadline(deadline)
 	defer nc.SetDeadline(time.Time{})
 	if _, err := nc.Write(cmd); err != nil {
 		return err
