@@ -214,40 +214,39 @@ func waitPromoted(ctx context.Context, c *clustertest.Cluster, r *clustertest.No
 	}
 }
 
-func killMaster(ctx context.Context, c *clustertest.Cluster) (time.Duration, error) {
+// loseMaster fails a master with fail, waits until its replica took
+// over, then brings the old master back with recover (even when the
+// takeover did not come). It returns how long the takeover took.
+func loseMaster(ctx context.Context, c *clustertest.Cluster, fail, recover func(*clustertest.Node) error) (time.Duration, error) {
 	m, r, err := masterAndReplica(ctx, c, 0)
 	if err != nil {
 		return 0, err
 	}
 	began := time.Now()
-	if err := m.Kill(); err != nil {
-		return 0, err
-	}
-	if err := waitPromoted(ctx, c, r); err != nil {
-		return 0, err
-	}
-	outage := time.Since(began)
-	return outage, c.Restart(ctx, m)
-}
-
-func stopMaster(ctx context.Context, c *clustertest.Cluster) (time.Duration, error) {
-	m, r, err := masterAndReplica(ctx, c, 0)
-	if err != nil {
-		return 0, err
-	}
-	began := time.Now()
-	if err := m.Stop(); err != nil {
+	if err := fail(m); err != nil {
 		return 0, err
 	}
 	err = waitPromoted(ctx, c, r)
 	outage := time.Since(began)
-	if cerr := m.Cont(); err == nil {
-		err = cerr
+	if rerr := recover(m); err == nil {
+		err = rerr
 	}
-	if err != nil {
-		return 0, err
-	}
-	return outage, c.WaitHealthy(ctx)
+	return outage, err
+}
+
+func killMaster(ctx context.Context, c *clustertest.Cluster) (time.Duration, error) {
+	return loseMaster(ctx, c, (*clustertest.Node).Kill, func(m *clustertest.Node) error {
+		return c.Restart(ctx, m)
+	})
+}
+
+func stopMaster(ctx context.Context, c *clustertest.Cluster) (time.Duration, error) {
+	return loseMaster(ctx, c, (*clustertest.Node).Stop, func(m *clustertest.Node) error {
+		if err := m.Cont(); err != nil {
+			return err
+		}
+		return c.WaitHealthy(ctx)
+	})
 }
 
 func addReshardRemove(ctx context.Context, c *clustertest.Cluster) error {
