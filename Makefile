@@ -2,7 +2,7 @@
 
 GO ?= go
 
-.PHONY: build test demo bench bench-go chaos lint clean ensure-redis ensure-clients
+.PHONY: build test demo bench bench-go chaos fuzz lint clean ensure-redis ensure-clients
 
 # Static, without cgo, as the Dockerfile builds it: a cgo build also maps
 # libc and the dynamic loader, 1.3 MiB more resident memory.
@@ -10,9 +10,15 @@ build:
 	CGO_ENABLED=0 $(GO) build -o bin/slotproxy ./cmd/slotproxy
 
 # Tests start real redis-server processes (internal/clustertest) and run
-# real client libraries against the proxy (proxy/clients_test.go).
+# real client libraries against the proxy (proxy/clients_test.go); then
+# every fuzz target runs for a few seconds.
 test: ensure-redis ensure-clients
 	$(GO) test -race -count=1 -timeout 15m ./...
+	FUZZTIME=3s scripts/fuzz.sh
+
+# Every fuzz target for FUZZTIME each (default 1m), one after the other.
+fuzz:
+	FUZZTIME=$(or $(FUZZTIME),1m) scripts/fuzz.sh
 
 # A 3-master, 1-replica cluster on 127.0.0.1:7000-7005 and slotproxy in front
 # of it, until Ctrl-C.

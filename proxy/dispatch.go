@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -155,10 +156,25 @@ func (s *session) lookup(name []byte) *Command {
 	return cmd
 }
 
+// errCrossProtocol ends a session that sent an HTTP request.
+var errCrossProtocol = errors.New("proxy: HTTP request from a client")
+
+// isHTTPLine reports whether name is one of the words redis-server takes
+// for an HTTP request sent to it: POST, or a Host: header.
+func isHTTPLine(name []byte) bool {
+	return bytes.EqualFold(name, []byte("post")) || bytes.EqualFold(name, []byte("host:"))
+}
+
 // handle answers or routes one command, in the order of the batch.
 func (s *session) handle(args [][]byte, raw []byte) {
 	cmd := s.lookup(args[0])
 	if cmd == nil {
+		if isHTTPLine(args[0]) {
+			s.srv.opts.Logger.Warn("client sent an HTTP request line (POST or Host:), as a cross-protocol attack from a web page would; connection closed",
+				"remote", s.nc.RemoteAddr())
+			s.http, s.quit = true, true
+			return
+		}
 		s.reject(unknownCommand(args))
 		return
 	}

@@ -23,7 +23,8 @@ const (
 )
 
 // unknownCommand is redis-server's reply to a command it does not know:
-// the name and the first arguments, each cut to 128 bytes, quoted.
+// the name and the first arguments, each cut to 128 bytes, quoted. Each
+// also ends at its first NUL byte, as the C string redis formats it from.
 func unknownCommand(args [][]byte) string {
 	var list []byte
 	for _, a := range args[1:] {
@@ -32,17 +33,17 @@ func unknownCommand(args [][]byte) string {
 		}
 		n := 128 - len(list)
 		list = append(list, '\'')
-		list = append(list, cut(a, n)...)
+		list = append(list, cstr(a, n)...)
 		list = append(list, '\'', ' ')
 	}
-	return sanitize("ERR unknown command '" + string(cut(args[0], 128)) +
+	return sanitize("ERR unknown command '" + string(cstr(args[0], 128)) +
 		"', with args beginning with: " + string(list))
 }
 
 // unknownSubcommand is redis-server's reply to an unknown subcommand of a
 // container command such as OBJECT or CLIENT.
 func unknownSubcommand(container string, sub []byte) string {
-	return sanitize("ERR unknown subcommand '" + string(cut(sub, 128)) + "'. Try " +
+	return sanitize("ERR unknown subcommand '" + string(cstr(sub, 128)) + "'. Try " +
 		strings.ToUpper(container) + " HELP.")
 }
 
@@ -57,16 +58,25 @@ func cut(b []byte, n int) []byte {
 	return b
 }
 
+// cstr is b as C's "%.*s" prints it: up to its first NUL, at most n bytes.
+func cstr(b []byte, n int) []byte {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return cut(b, n)
+}
+
 // sanitize keeps an error reply on one line, as redis-server does with
-// the text it echoes back.
+// the text it echoes back: byte by byte, whatever the encoding.
 func sanitize(s string) string {
 	if !strings.ContainsAny(s, "\r\n") {
 		return s
 	}
-	return string(bytes.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' {
-			return ' '
+	b := []byte(s)
+	for i, c := range b {
+		if c == '\r' || c == '\n' {
+			b[i] = ' '
 		}
-		return r
-	}, []byte(s)))
+	}
+	return string(b)
 }

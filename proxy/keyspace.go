@@ -239,6 +239,10 @@ func (j *scanJob) send(s *session) bool {
 // a sign is allowed ("-1" is the largest cursor), leading space and
 // trailing bytes are not, and an empty cursor is 0.
 func parseCursor(b []byte) (uint64, bool) {
+	// strtoul reads a C string: it ends at a NUL.
+	if z := bytes.IndexByte(b, 0); z >= 0 {
+		b = b[:z]
+	}
 	neg := false
 	digits := b
 	if len(b) > 0 {

@@ -1,10 +1,12 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"testing"
@@ -268,4 +270,72 @@ func TestParseCursor(t *testing.T) {
 			t.Errorf("parseCursor(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
 	}
+}
+
+// ptStrtoulCursor is how redis-server reads a SCAN cursor: strtoul(s,
+// &end, 10) over the C string (which ends at a NUL), refused when s
+// starts with a space, when end is not the string's end (with no digits
+// strtoul leaves end at s), or on overflow.
+func ptStrtoulCursor(b []byte) (uint64, bool) {
+	if z := bytes.IndexByte(b, 0); z >= 0 {
+		b = b[:z]
+	}
+	if len(b) > 0 && strings.IndexByte(" \t\n\v\f\r", b[0]) >= 0 {
+		return 0, false
+	}
+	i, neg := 0, false
+	if i < len(b) && (b[i] == '+' || b[i] == '-') {
+		neg = b[i] == '-'
+		i++
+	}
+	start := i
+	var v uint64
+	overflow := false
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		d := uint64(b[i] - '0')
+		if v > (math.MaxUint64-d)/10 {
+			overflow = true
+		}
+		v = v*10 + d
+	}
+	if i == start {
+		return 0, len(b) == 0
+	}
+	if i != len(b) || overflow {
+		return 0, false
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
+
+// FuzzParseCursor checks SCAN's cursor parsing against strtoul as
+// redis-server calls it, and that any cursor accepted names a slot and a
+// window inside the slot space.
+// redis-server's strtoul stops at a NUL: "1\x00junk" is 1, "\x00" is 0.
+func FuzzParseCursor(f *testing.F) {
+	for _, s := range []string{
+		"0", "", "16383", "16384", "1048577", "+5", "-1", "-0", "00012",
+		"18446744073709551615", "18446744073709551616", "-18446744073709551616",
+		" 1", "1 ", "-", "+", "+-1", "0x10", "1\t", "1\x00junk", "\x00",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		got, ok := parseCursor(in)
+		if want, wantOK := ptStrtoulCursor(in); got != want || ok != wantOK {
+			t.Fatalf("parseCursor(%q) = %d, %v; redis-server reads %d, %v", in, got, ok, want, wantOK)
+		}
+		if !ok {
+			return
+		}
+		// Decoded as scan does: the low part a slot, the high part how
+		// many slots the call visits.
+		j := &scanJob{start: int(got % numSlots)}
+		j.setWindow(int(min(got/numSlots, numSlots)))
+		if j.start < 0 || j.start >= j.end || j.end > numSlots {
+			t.Fatalf("cursor %d visits slots [%d, %d)", got, j.start, j.end)
+		}
+	})
 }

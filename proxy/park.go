@@ -84,7 +84,13 @@ func (p *parker) park(s *session) bool {
 		return false
 	}
 	s.inEpoll = true
+	if s.idleSince.Load() == 0 {
+		// A new client: idle since it connected, for the idle timeout.
+		// One parked from a wait for its client keeps when that began.
+		s.idleSince.Store(time.Now().UnixNano())
+	}
 	p.parked[int32(s.fd)] = s
+	s.parked.Store(true)
 	p.srv.parkedN.Add(1)
 	return true
 }
@@ -110,10 +116,36 @@ func (p *parker) kill(s *session) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s.killed.Store(true)
+	return p.take(s)
+}
+
+// expire takes out of the set, into out, the sessions of list still
+// parked and idle since before limit, but for Pub/Sub subscribers, which
+// redis-server's timeout spares too. The caller closes their sockets and
+// serves them, so that they end.
+func (p *parker) expire(list []*session, limit int64, out []*session) []*session {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, s := range list {
+		if t := s.idleSince.Load(); t == 0 || t >= limit || s.pubsub() {
+			continue
+		}
+		if p.take(s) {
+			s.killed.Store(true) // it must not park again
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// take removes s from the set if it is parked there, and reports whether
+// it was. Its caller holds p.mu.
+func (p *parker) take(s *session) bool {
 	if s.fd < 0 || p.parked[int32(s.fd)] != s {
 		return false
 	}
 	delete(p.parked, int32(s.fd))
+	s.parked.Store(false)
 	if !p.closed {
 		syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, s.fd, nil)
 	}
@@ -153,12 +185,14 @@ func (p *parker) run(raw syscall.RawConn) {
 		for _, ev := range events[:max(n, 0)] {
 			if s := p.parked[ev.Fd]; s != nil {
 				delete(p.parked, ev.Fd)
+				s.parked.Store(false)
 				ready = append(ready, s)
 			}
 		}
 		if stop {
 			for fd, s := range p.parked {
 				delete(p.parked, fd)
+				s.parked.Store(false)
 				ready = append(ready, s)
 			}
 		}
@@ -167,6 +201,9 @@ func (p *parker) run(raw syscall.RawConn) {
 			p.srv.parkedN.Add(-1)
 			go p.srv.serveClient(s)
 		}
+		// Held until the next wake-up, the last sessions resumed would
+		// stay reachable after they end, with whatever they hold.
+		clear(ready)
 		if stop {
 			p.closeFDs()
 			return
@@ -230,12 +267,24 @@ func (g *peakGauge) fell() bool {
 	return peak-n >= returnMemoryAfter && n <= peak/2
 }
 
-// sweep makes sessions idle for IdleParkAfter leave their read, to park,
-// and returns memory to the OS after many sessions parked or ended.
+// sweep makes sessions idle for IdleParkAfter leave their read, to park;
+// closes parked sessions idle for IdleTimeout; and returns memory to the
+// OS after many sessions parked or ended.
+//
+// A session past the idle timeout that is still in its read is made to
+// park first, and expires at the next tick: once parked, it has no
+// goroutine that could be starting on a command, so closing it cannot
+// cut one short.
 func (s *Server) sweep(stop <-chan struct{}) {
-	after := s.opts.IdleParkAfter
-	tick := time.NewTicker(after / 4)
+	kickAfter, timeout := s.opts.IdleParkAfter, s.opts.IdleTimeout
+	if timeout > 0 {
+		kickAfter = min(kickAfter, timeout)
+	}
+	// Four ticks per delay: a client is parked or closed at most half a
+	// delay late (its kick, then its expiry).
+	tick := time.NewTicker(max(kickAfter/4, minSweepTick))
 	defer tick.Stop()
+	var idle, expired []*session // parked past the timeout; taken out of the set
 	for {
 		select {
 		case <-stop:
@@ -248,18 +297,39 @@ func (s *Server) sweep(stop <-chan struct{}) {
 			if s.serving.fell() || s.clients.fell() {
 				debug.FreeOSMemory()
 			}
-			limit := now.Add(-after).UnixNano()
+			kick := now.Add(-kickAfter).UnixNano()
+			expire := now.Add(-timeout).UnixNano()
 			s.mu.Lock()
 			for sess := range s.sessions {
-				if t := sess.idleSince.Load(); t != 0 && t < limit {
+				t := sess.idleSince.Load()
+				switch {
+				case t == 0 || t >= kick:
+				case !sess.parked.Load():
 					sess.kicked.Store(true)
 					sess.nc.SetReadDeadline(time.Unix(1, 0))
+				case timeout > 0 && t < expire:
+					idle = append(idle, sess)
 				}
 			}
 			s.mu.Unlock()
+			if len(idle) > 0 {
+				expired = s.parker.expire(idle, expire, expired)
+				for _, sess := range expired {
+					s.opts.Logger.Debug("client disconnected", "reason", "idle_timeout",
+						"remote", sess.nc.RemoteAddr(), "timeout", timeout)
+					sess.nc.Close()
+					go s.serveClient(sess)
+				}
+				clear(idle)
+				clear(expired)
+				idle, expired = idle[:0], expired[:0]
+			}
 		}
 	}
 }
+
+// minSweepTick bounds how often the sweeper runs, whatever the delays.
+const minSweepTick = 10 * time.Millisecond
 
 // kickedRead reports whether err is the sweeper's doing, and if so
 // clears the deadline it set.

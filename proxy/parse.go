@@ -72,11 +72,13 @@ func parseRequest(b []byte, req *request, inlineBuf *[]byte) (int, error) {
 	n, pos := req.resumeN, req.resumePos
 	if pos == 0 {
 		req.args = req.args[:0]
-		var ok bool
-		var err error
-		n, pos, ok, err = parseHeader(b, 1, errBigMbulkCount)
-		if !ok || err != nil {
+		cr, err := headerEnd(b, 0, errBigMbulkCount)
+		if cr < 0 || err != nil {
 			return 0, err
+		}
+		var valid bool
+		if n, valid = string2ll(b[1:cr]); !valid {
+			return 0, badHeader(b, 0, cr, errInvalidMultibulkLen, errBigMbulkCount)
 		}
 		if n > maxMultibulkLen {
 			return 0, errInvalidMultibulkLen
@@ -84,6 +86,7 @@ func parseRequest(b []byte, req *request, inlineBuf *[]byte) (int, error) {
 		if n > maxUnauthMultibulkLen && req.unauth {
 			return 0, errUnauthMultibulkLen
 		}
+		pos = cr + 2
 	}
 	for len(req.args) < n {
 		// A command arriving in pieces resumes here, at the argument the
@@ -92,12 +95,23 @@ func parseRequest(b []byte, req *request, inlineBuf *[]byte) (int, error) {
 		if pos >= len(b) {
 			return 0, nil
 		}
-		if b[pos] != '$' {
-			req.resumePos = 0
-			return 0, protocolError("expected '$', got '" + string(b[pos]) + "'")
+		cr, err := headerEnd(b, pos, errBigBulkCount)
+		if cr < 0 || err != nil {
+			if err != nil {
+				req.resumePos = 0
+			}
+			return 0, err
 		}
-		size, next, ok, err := parseHeader(b, pos+1, errBigBulkCount)
-		if !ok || err != nil {
+		if b[pos] != '$' {
+			err = badHeader(b, pos, cr, expectedDollar(b[pos]), errBigBulkCount)
+			if err != nil {
+				req.resumePos = 0
+			}
+			return 0, err
+		}
+		size, valid := string2ll(b[pos+1 : cr])
+		if !valid {
+			err = badHeader(b, pos, cr, errInvalidBulkLen, errBigBulkCount)
 			if err != nil {
 				req.resumePos = 0
 			}
@@ -111,6 +125,7 @@ func parseRequest(b []byte, req *request, inlineBuf *[]byte) (int, error) {
 			req.resumePos = 0
 			return 0, errUnauthBulkLen
 		}
+		next := cr + 2
 		if len(b)-next < size+2 {
 			return 0, nil
 		}
@@ -123,29 +138,48 @@ func parseRequest(b []byte, req *request, inlineBuf *[]byte) (int, error) {
 	return pos, nil
 }
 
-// parseHeader reads the length that starts at b[pos], just after its '*' or
-// '$', up to the next '\r', as redis-server does: the byte after the '\r'
-// must have arrived but is not checked. ok is false when the line is not
-// complete yet. A header with no '\r' within the inline limit is tooBig.
-func parseHeader(b []byte, pos int, tooBig error) (n, next int, ok bool, err error) {
-	cr := bytes.IndexByte(b[pos:], '\r')
+// headerEnd finds the '\r' that ends the header line starting at b[start]
+// (its '*' or '$'), as redis-server does: the byte after the '\r' must
+// have arrived but is not checked. It returns -1 when the line is not
+// complete yet; a line with no '\r' within the inline limit is tooBig.
+func headerEnd(b []byte, start int, tooBig error) (int, error) {
+	cr := bytes.IndexByte(b[start:], '\r')
 	if cr < 0 {
-		if len(b)-(pos-1) > maxInlineLen {
-			return 0, 0, false, tooBig
-		}
-		return 0, 0, false, nil
+		return -1, lineTooBig(b, start, tooBig)
 	}
-	if pos+cr+1 >= len(b) {
-		return 0, 0, false, nil
+	if start+cr+1 >= len(b) {
+		return -1, nil
 	}
-	n, valid := string2ll(b[pos : pos+cr])
-	if !valid {
-		if tooBig == errBigMbulkCount {
-			return 0, 0, false, errInvalidMultibulkLen
-		}
-		return 0, 0, false, errInvalidBulkLen
+	return start + cr, nil
+}
+
+func lineTooBig(b []byte, start int, tooBig error) error {
+	if len(b)-start > maxInlineLen {
+		return tooBig
 	}
-	return n, pos + cr + 2, true, nil
+	return nil
+}
+
+// badHeader is the error for the header line b[start:cr], which is not a
+// valid one. redis-server looks for its '\r' with strchr, which stops at
+// a NUL byte: a line with a NUL is never complete, and is refused only
+// once it grows too big, as a line without a '\r' is. (Checked on this
+// error path only: a valid header holds no NUL.)
+func badHeader(b []byte, start, cr int, invalid, tooBig error) error {
+	if bytes.IndexByte(b[start:cr], 0) >= 0 {
+		return lineTooBig(b, start, tooBig)
+	}
+	return invalid
+}
+
+// expectedDollar is the error for a bulk header starting with c, not '$':
+// c as the raw byte, but a '\r' or '\n' turned into a space, as
+// redis-server keeps an error reply on one line.
+func expectedDollar(c byte) error {
+	if c == '\r' || c == '\n' {
+		c = ' '
+	}
+	return protocolError("expected '$', got '" + string([]byte{c}) + "'")
 }
 
 // string2ll parses a decimal integer as strictly as redis-server's function

@@ -336,10 +336,8 @@ func ptErrorCases() []ptErrorCase {
 		{name: "inline at the limit", in: bytes.Repeat([]byte("x"), 64<<10)},
 		{name: "inline one over the limit", in: bytes.Repeat([]byte("x"), 64<<10+1), err: "Protocol error: too big inline request"},
 		{name: "count line 65KiB", in: append([]byte("*"), bytes.Repeat([]byte("1"), 65<<10)...), err: "Protocol error: too big mbulk count string"},
-		// BUG (trivial; proxy/parse.go parseHeader, line ~92): redis-server
-		// counts the '*' in the limit (querybuf from qb_pos), so 1 + 65536
-		// bytes are already too many; parseHeader counts from after it and
-		// errors one byte later.
+		// redis-server counts the '*' in the limit (querybuf from qb_pos),
+		// so 1 + 65536 bytes are already too many.
 		{name: "count line one over the limit", in: append([]byte("*"), bytes.Repeat([]byte("1"), 64<<10)...), err: "Protocol error: too big mbulk count string"},
 		{name: "bulk line 65KiB", in: append([]byte("*1\r\n$"), bytes.Repeat([]byte("1"), 65<<10)...), err: "Protocol error: too big bulk count string"},
 		// Same off-by-one: the '$' counts.
@@ -435,14 +433,10 @@ func TestParseErrorsMatchRedis(t *testing.T) {
 // refuses, the proxy must refuse with the same text; what it accepts, the
 // proxy must parse whole.
 //
-// BUG (proxy/parse.go: parseHeader ends a header line at '\n', line ~90,
-// and atoi takes leading zeros and "-0", lines ~114-134): redis-server
-// (string2ll, and a header line that ends at the first '\r') rejects a count
-// or length with a leading zero ("*01", "$04"), "-0", and a header ended by
-// a bare '\n'; parseRequest accepts them. As the raw request is then
-// forwarded as is, the master answers "-ERR Protocol error" and closes the
-// shared backend connection, failing every other client's request in
-// flight on it (see TestProtocolLeniencyReachesBackend).
+// A request the proxy accepts is forwarded as it came: one a master would
+// refuse (a leading zero, "-0", a header ended by a bare '\n') would make
+// it close the shared backend connection, failing every other client's
+// request in flight on it (TestProtocolLeniencyReachesBackend).
 func TestParseRequestMatchesRedis(t *testing.T) {
 	srv := clustertest.Standalone(t, "")
 	ping := ptEncode("PING")
@@ -491,14 +485,9 @@ func TestParseRequestMatchesRedis(t *testing.T) {
 // TestParseInlineMatchesRedis compares the words of inline commands with
 // what redis-server's sdssplitargs makes of them: redis-server runs
 // "RPUSH key <line>" and the list tells its words.
-//
-// BUG (proxy/inline.go: parseInline lines ~37-45, isSpace line ~58):
 // sdssplitargs starts a quoted part anywhere in a word (`a"b c"` is one
 // word "ab c"; `a"b` is unbalanced), and ends an unquoted word only at ' ',
-// '\t', '\r', '\n' (a '\v' or '\f' is part of it); parseInline splits on all
-// six spaces and treats a quote inside a word as a plain byte. The proxy
-// then re-encodes different arguments from those redis-server would have
-// run.
+// '\t', '\r', '\n' (a '\v' or '\f' is part of it).
 func TestParseInlineMatchesRedis(t *testing.T) {
 	srv := clustertest.Standalone(t, "")
 	lines := []struct {

@@ -37,6 +37,13 @@ type Options struct {
 	// gives its goroutine up and waits in a shared epoll set; zero means
 	// 10s. New clients start that way.
 	IdleParkAfter time.Duration
+	// IdleTimeout closes the connection of a client that has sent nothing
+	// for this long, as redis-server's timeout does: Pub/Sub subscribers
+	// and clients blocked in a blocking command are spared, clients in a
+	// MULTI or halfway through a command are not. Zero (or less) means
+	// never. It needs the epoll set idle clients park in: where there is
+	// none, no client is closed for being idle.
+	IdleTimeout time.Duration
 	// Logger receives connection events; nil means no logs.
 	Logger *slog.Logger
 	// ConfigSetAllNodes sends CONFIG SET to every node of the cluster,
@@ -54,6 +61,9 @@ type Options struct {
 func (o *Options) setDefaults() {
 	if o.IdleParkAfter <= 0 {
 		o.IdleParkAfter = 10 * time.Second
+	}
+	if o.IdleTimeout < 0 {
+		o.IdleTimeout = 0
 	}
 	if o.MaxClients <= 0 {
 		o.MaxClients = 10000

@@ -51,7 +51,8 @@ type session struct {
 	writeErr   error
 	fd         int          // the socket, for the parker; -1 without one
 	inEpoll    bool         // the socket is in the parker's set
-	idleSince  atomic.Int64 // unix ns when the wait for the client began; 0 while busy
+	parked     atomic.Bool  // waiting in the parker's set, without a goroutine
+	idleSince  atomic.Int64 // unix ns when the wait for the client began (parked or not); 0 while busy
 	kicked     atomic.Bool  // the sweeper ended that wait so that the session parks
 
 	*batch // nil while idle
@@ -60,7 +61,11 @@ type session struct {
 
 	authed bool
 	quit   bool // close once this batch is answered
-	proto  int  // the RESP version the client speaks: 2, or 3 after HELLO 3
+	// http: the client sent POST or Host:, the lines of an HTTP request
+	// (a web page making a browser talk to the proxy): the connection is
+	// closed without a reply, as redis-server does.
+	http  bool
+	proto int // the RESP version the client speaks: 2, or 3 after HELLO 3
 
 	// replyMode is CLIENT REPLY's state; replyCmd says the command just
 	// handled was CLIENT REPLY.
@@ -230,7 +235,13 @@ var errQuit = errors.New("proxy: client quit")
 // single command does not fit.
 func (s *session) read() error {
 	if s.handedOver() {
-		return s.readAfterDirect()
+		err := s.readAfterDirect()
+		if err == errPark {
+			// The wait began with the command in flight; idle is from
+			// its reply, written by now.
+			s.idleSince.Store(time.Now().UnixNano())
+		}
+		return err
 	}
 	if s.rpos == s.rend {
 		s.rpos, s.rend = 0, 0
@@ -253,14 +264,22 @@ func (s *session) read() error {
 			s.rbuf = nb
 		}
 	}
-	for {
+	if s.raw == nil {
 		n, err := s.nc.Read(s.rbuf[s.rend:])
 		s.rend += n
-		if err != nil && s.kickedRead(err) {
-			continue // a kick that came late, in the middle of a command
-		}
 		return err
 	}
+	// A client may stop in the middle of a command: it is idle as well,
+	// and its session parks, with the part received, until more comes
+	// or the idle timeout closes it.
+	s.idleSince.Store(time.Now().UnixNano())
+	n, err := s.nc.Read(s.rbuf[s.rend:])
+	s.rend += n
+	if err != nil && s.kickedRead(err) {
+		return errPark
+	}
+	s.idleSince.Store(0)
+	return err
 }
 
 // readIdle waits for the client without holding a buffer: the runtime's
@@ -270,11 +289,11 @@ func (s *session) readIdle() error {
 	s.readN, s.readErr = 0, nil
 	s.idleSince.Store(time.Now().UnixNano())
 	err := s.raw.Read(s.readFn)
+	if err != nil && s.kickedRead(err) {
+		return errPark // idle still, since then: for the idle timeout
+	}
 	s.idleSince.Store(0)
 	if err != nil {
-		if s.kickedRead(err) {
-			return errPark
-		}
 		return err
 	}
 	s.rend = s.readN
@@ -308,6 +327,9 @@ func (s *session) readReady(fd uintptr) bool {
 // their pools.
 func (s *session) releaseBuffers() {
 	if s.rbuf != nil {
+		if cap(s.rbuf) != readBufferSize && s.batch != nil {
+			s.forgetArgs()
+		}
 		putBuffer(s.rbuf)
 		s.rbuf = nil
 	}
@@ -317,9 +339,24 @@ func (s *session) releaseBuffers() {
 			s.wbuf = nil
 		}
 		s.lastCmd, s.lastTable = nil, nil // no old command table kept alive in the pool
+		// A client that hung up halfway through a command leaves where
+		// its parse stopped; the next session to take this batch must
+		// not resume there, in its own bytes.
+		s.parsed.forgetPartial()
 		batchPool.Put(s.batch)
 		s.batch = nil
 	}
+}
+
+// forgetArgs drops the batch's references into a read buffer grown for a
+// big command, which is about to be left to the GC: the arguments parsed
+// last (and those of longer commands before them, past the length of the
+// slice) would otherwise keep it alive for as long as the batch is reused
+// from the pool.
+func (s *session) forgetArgs() {
+	clear(s.parsed.args[:cap(s.parsed.args)])
+	s.parsed.args = s.parsed.args[:0]
+	s.parsed.raw = nil
 }
 
 var bufferPool = sync.Pool{New: func() any { return new([readBufferSize]byte) }}
@@ -378,6 +415,9 @@ func (s *session) answerBatch() (int, error) {
 	}
 	direct := s.canWriteDirect(protoErr)
 	if direct {
+		if cap(s.rbuf) != readBufferSize {
+			s.forgetArgs() // before the batch is the completion's
+		}
 		// Handed over to the completion (direct.go), with the buffer the
 		// command is still being sent from.
 		s.owner = s
@@ -398,6 +438,10 @@ func (s *session) answerBatch() (int, error) {
 	if len(s.jobs) > 0 {
 		s.runJobs()
 	}
+	if s.http {
+		s.resetBatch()
+		return handled, errCrossProtocol
+	}
 
 	s.appendReplies()
 	if protoErr != nil {
@@ -416,6 +460,11 @@ func (s *session) answerBatch() (int, error) {
 
 // appendReplies appends to wbuf the replies of the entries not written yet.
 func (s *session) appendReplies() {
+	if s.written == len(s.entries) {
+		// Nothing to write, as when only part of a command has come:
+		// no write buffer taken for it.
+		return
+	}
 	if s.wbuf == nil {
 		s.wbuf = getBuffer()[:0]
 	}

@@ -56,6 +56,9 @@ type ClientsConfig struct {
 	Password       string `yaml:"password"`
 	MaxClients     int    `yaml:"max_clients"`
 	MaxOutputBytes int    `yaml:"max_output_bytes"`
+	// IdleTimeout closes a client idle for that long (redis-server's
+	// timeout); 0 never does.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
 type CommandsConfig struct {
@@ -102,18 +105,27 @@ func defaultConfig() Config {
 	}
 }
 
-// loadConfig reads a YAML file over the defaults. Unknown keys are errors,
-// so that a misspelt key does not silently keep its default.
+// loadConfig reads a YAML file over the defaults.
 func loadConfig(path string) (Config, error) {
-	cfg := defaultConfig()
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return cfg, err
+		return defaultConfig(), err
 	}
+	cfg, err := parseConfig(data)
+	if err != nil {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// parseConfig reads YAML over the defaults. Unknown keys are errors, so
+// that a misspelt key does not silently keep its default.
+func parseConfig(data []byte) (Config, error) {
+	cfg := defaultConfig()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return cfg, fmt.Errorf("%s: %w", path, err)
+		return cfg, err
 	}
 	return cfg, nil
 }
@@ -156,6 +168,9 @@ func (c *Config) check() error {
 	}
 	if c.Clients.MaxClients < 1 {
 		return fmt.Errorf("clients.max_clients: must be at least 1, got %d", c.Clients.MaxClients)
+	}
+	if c.Clients.IdleTimeout < 0 {
+		return fmt.Errorf("clients.idle_timeout: must be 0 (never) or more, got %v", c.Clients.IdleTimeout)
 	}
 	if c.Clients.MaxOutputBytes < 1<<20 {
 		return fmt.Errorf("clients.max_output_bytes: must be at least 1048576, got %d", c.Clients.MaxOutputBytes)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // cfgFile writes a config file for one test and returns its path.
@@ -81,6 +84,7 @@ clients:
   password: client-secret
   max_clients: 50
   max_output_bytes: 2097152
+  idle_timeout: 5m
 commands:
   config_set: all-nodes
   script_cache_bytes: 1024
@@ -104,7 +108,7 @@ shutdown_grace: 2500ms
 			},
 			Backend: BackendConfig{ConnectionsPerNode: 8, DialTimeout: 250 * time.Millisecond, ReadTimeout: 2 * time.Second, RetryTimeout: 9 * time.Second,
 				MaxDedicatedPerNode: 32, DedicatedWait: 1500 * time.Millisecond},
-			Clients:  ClientsConfig{Password: "client-secret", MaxClients: 50, MaxOutputBytes: 2 << 20},
+			Clients:  ClientsConfig{Password: "client-secret", MaxClients: 50, MaxOutputBytes: 2 << 20, IdleTimeout: 5 * time.Minute},
 			Commands: CommandsConfig{ConfigSet: "all-nodes", ScriptCacheBytes: 1024},
 			Metrics:  MetricsConfig{Listen: ""},
 			Log:      LogConfig{Level: "debug", Format: "json"},
@@ -177,6 +181,8 @@ func TestConfigCheck(t *testing.T) {
 		{"negative gomaxprocs", "runtime.gomaxprocs", func(c *Config) { c.Runtime.GOMAXPROCS = -1 }},
 		{"Go's own gomaxprocs", "", func(c *Config) { c.Runtime.GOMAXPROCS = 0 }},
 		{"output limit under 1 MiB", "clients.max_output_bytes", func(c *Config) { c.Clients.MaxOutputBytes = 1<<20 - 1 }},
+		{"negative idle timeout", "clients.idle_timeout", func(c *Config) { c.Clients.IdleTimeout = -time.Second }},
+		{"idle timeout", "", func(c *Config) { c.Clients.IdleTimeout = 300 * time.Second }},
 		{"metrics listen not host:port", "metrics.listen", func(c *Config) { c.Metrics.Listen = "9121" }},
 		{"metrics disabled", "", func(c *Config) { c.Metrics.Listen = "" }},
 		{"unknown log level", "log.level", func(c *Config) { c.Log.Level = "verbose" }},
@@ -270,4 +276,42 @@ func TestFlagsOverrideFile(t *testing.T) {
 	if _, err := parseArgs([]string{"stray"}, io.Discard); err == nil || !strings.Contains(err.Error(), "stray") {
 		t.Errorf("stray argument: %v", err)
 	}
+}
+
+// FuzzLoadConfig: whatever a configuration file holds, loading it returns
+// a configuration or an error, never a panic; a file that is not YAML is
+// an error; and a configuration loaded writes back to YAML that loads as
+// itself.
+func FuzzLoadConfig(f *testing.F) {
+	for _, s := range []string{
+		"", "# nothing\n", "listen: \":6000\"\n",
+		"cluster:\n  seeds: [\"a:1\", \"b:2\"]\n  refresh_interval: 1500ms\n",
+		"clients:\n  idle_timeout: 5m\n  max_clients: 3\n",
+		"backend:\n  dial_timeout: soon\n", "listen: [\n", "listen_port: 5000\n",
+		"shutdown_grace: -1s\n", "---\nlisten: a\n---\nlisten: b\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := parseConfig(data)
+		var anyYAML any
+		if yerr := yaml.Unmarshal(data, &anyYAML); yerr != nil && err == nil {
+			t.Fatalf("%q is not YAML (%v), yet it loads", data, yerr)
+		}
+		if err != nil {
+			return
+		}
+		cfg.check() // must not panic, whatever it says
+		out, err := yaml.Marshal(&cfg)
+		if err != nil {
+			t.Fatalf("a loaded configuration does not write back: %v\n%+v", err, cfg)
+		}
+		again, err := parseConfig(out)
+		if err != nil {
+			t.Fatalf("a configuration written back does not load: %v\n%s", err, out)
+		}
+		if out2, _ := yaml.Marshal(&again); !bytes.Equal(out, out2) {
+			t.Fatalf("a configuration written back loads as another:\n%s\nthen\n%s", out, out2)
+		}
+	})
 }

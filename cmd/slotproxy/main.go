@@ -91,6 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 		Password:       cfg.Clients.Password,
 		MaxClients:     cfg.Clients.MaxClients,
 		MaxOutputBytes: cfg.Clients.MaxOutputBytes,
+		IdleTimeout:    cfg.Clients.IdleTimeout,
 
 		ConfigSetAllNodes: cfg.Commands.ConfigSet == "all-nodes",
 		ScriptCacheBytes:  cfg.Commands.ScriptCacheBytes,
