@@ -163,6 +163,8 @@ func (m *Map) RefreshNow(ctx context.Context) error {
 		return nil
 	}
 	var errs []error
+	var best *Table
+	var bestFrom string
 	for _, addr := range m.candidates() {
 		t, err := m.fetch(ctx, addr)
 		if err != nil {
@@ -172,8 +174,24 @@ func (m *Map) RefreshNow(ctx context.Context) error {
 			}
 			continue
 		}
-		m.publish(t, addr)
+		if t.covered == NumSlots {
+			m.publish(t, addr)
+			return nil
+		}
+		// A node that left the cluster (del-node resets it) or is not
+		// part of it yet sees few slots or none; so does a cluster that
+		// lost some. Another node may know better: the table that covers
+		// the most is taken only once every node has been asked.
+		if best == nil || t.covered > best.covered {
+			best, bestFrom = t, addr
+		}
+	}
+	if best != nil && best.covered > 0 {
+		m.publish(best, bestFrom)
 		return nil
+	}
+	if best != nil {
+		errs = append(errs, fmt.Errorf("%s: no node serves any slot", bestFrom))
 	}
 	return fmt.Errorf("%w: %w", ErrNoSeed, errors.Join(errs...))
 }

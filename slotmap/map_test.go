@@ -747,3 +747,29 @@ func sameAsTruth(t *Table, truth [NumSlots]string) bool {
 	}
 	return true
 }
+
+// TestRefreshSkipsNodeThatLeft: a node taken out of the cluster by
+// redis-cli --cluster del-node is reset and sees no slot at all. A refresh
+// that asks it first must not publish its empty view, but the full table
+// another node gives.
+func TestRefreshSkipsNodeThatLeft(t *testing.T) {
+	ctx := t.Context()
+	c := clustertest.New(t, clustertest.Options{Masters: 3})
+	n, err := c.AddMaster(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RemoveNode(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(Options{Seeds: []string{n.Addr, c.Seeds()[0]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RefreshNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Table().Covered(); got != NumSlots {
+		t.Fatalf("the table covers %d slots, want %d (the removed node's empty view was taken)", got, NumSlots)
+	}
+}

@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -55,26 +56,21 @@ func slotproxyBinary(t *testing.T) string {
 
 // proxyProcess is a running slotproxy binary.
 type proxyProcess struct {
-	addr string
-	cmd  *exec.Cmd
-	log  *strings.Builder
+	addr, admin string
+	cmd         *exec.Cmd
+	log         *strings.Builder
 }
 
 // startBinary runs slotproxy in front of c until the test ends.
 func startBinary(t *testing.T, c *clustertest.Cluster) *proxyProcess {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr, admin := freeAddr(t), freeAddr(t)
 	cfg := filepath.Join(t.TempDir(), "proxy.yaml")
-	yaml := fmt.Sprintf("listen: %q\ncluster:\n  seeds: [%q]\n  password: %q\nmetrics:\n  listen: \"\"\nclients:\n  max_clients: 20000\n", addr, c.Seeds()[0], password)
+	yaml := fmt.Sprintf("listen: %q\ncluster:\n  seeds: [%q]\n  password: %q\nmetrics:\n  listen: %q\nclients:\n  max_clients: 20000\n", addr, c.Seeds()[0], password, admin)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := &proxyProcess{addr: addr, log: &strings.Builder{}}
+	p := &proxyProcess{addr: addr, admin: admin, log: &strings.Builder{}}
 	p.cmd = exec.Command(slotproxyBinary(t), "-config", cfg)
 	p.cmd.Stderr = &lockedWriter{w: p.log}
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -94,6 +90,51 @@ func startBinary(t *testing.T, c *clustertest.Cluster) *proxyProcess {
 		return rdb.Set(context.Background(), "chaos:ready", "1", 0).Err()
 	})
 	return p
+}
+
+// freeAddr returns a loopback address that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// goroutines reads go_goroutines from the proxy's /metrics.
+func (p *proxyProcess) goroutines(t *testing.T) int {
+	t.Helper()
+	return int(p.metric(t, "go_goroutines"))
+}
+
+// metric reads one unlabelled series from the proxy's /metrics, with a
+// plain HTTP/1.0 request.
+func (p *proxyProcess) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", p.admin, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(nc, "GET /metrics HTTP/1.0\r\nHost: %s\r\n\r\n", p.admin)
+	body, err := io.ReadAll(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("%s %q", name, v)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no %s in /metrics:\n%.300s", name, body)
+	return 0
 }
 
 type lockedWriter struct {
