@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -101,6 +102,45 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// returnMemory has the proxy give its free memory back to the OS, as it
+// does after many clients left: 64 clients connect, PING and hang up, and
+// the next sweep collects garbage and returns it (go_gc_cycles_total
+// moves). It then returns the proxy's goroutines and RSS, once the
+// goroutine count is steady.
+func (p *proxyProcess) returnMemory(t *testing.T) (goroutines, rssKiB int) {
+	t.Helper()
+	gcs := p.metric(t, "go_gc_cycles_total")
+	conns := make([]net.Conn, 64)
+	for i := range conns {
+		nc, err := net.DialTimeout("tcp", p.addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.SetDeadline(time.Now().Add(5 * time.Second))
+		if err := ping(nc, bufio.NewReaderSize(nc, 16)); err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = nc
+	}
+	for _, nc := range conns {
+		nc.Close()
+	}
+	clustertest.Eventually(t, 15*time.Second, func() error {
+		if n := p.metric(t, "go_gc_cycles_total"); n == gcs {
+			return fmt.Errorf("no garbage collection since %v cycles", gcs)
+		}
+		// The fewest of a few reads: a read may count the admin
+		// listener's goroutine still serving the read before it.
+		goroutines = p.goroutines(t)
+		for range 3 {
+			time.Sleep(100 * time.Millisecond)
+			goroutines = min(goroutines, p.goroutines(t))
+		}
+		return nil
+	})
+	return goroutines, p.rssKiB(t)
 }
 
 // goroutines reads go_goroutines from the proxy's /metrics.
