@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/slotproxy/slotproxy/internal/clustertest"
 )
 
 // admin is a server started by startAdmin.
@@ -508,13 +510,12 @@ func TestAdminShutdownGrace(t *testing.T) {
 	a := startAdmin(t, nil, func(s *server) { s.shutdownGrace = grace })
 	stalled := dialRaw(t, a.addr)
 	stalled.send("GET /metrics HTTP/1.1\r\n")
-	deadline := time.Now().Add(5 * time.Second)
-	for !a.busyConns(1) {
-		if time.Now().After(deadline) {
-			t.Fatal("the server never saw the request begin")
+	clustertest.Eventually(t, 5*time.Second, func() error {
+		if !a.busyConns(1) {
+			return errors.New("the server has not seen the request begin")
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 	start := time.Now()
 	if err := a.stop(); err != nil {
 		t.Errorf("Serve returned %v, want nil", err)

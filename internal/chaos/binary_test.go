@@ -107,9 +107,8 @@ func freeAddr(t *testing.T) string {
 // returnMemory has the proxy give its free memory back to the OS, as it
 // does after many clients left: 64 clients connect, PING and hang up, and
 // the next sweep collects garbage and returns it (go_gc_cycles_total
-// moves). It then returns the proxy's goroutines and RSS, once the
-// goroutine count is steady.
-func (p *proxyProcess) returnMemory(t *testing.T) (goroutines, rssKiB int) {
+// moves). It then returns the proxy's RSS.
+func (p *proxyProcess) returnMemory(t *testing.T) (rssKiB int) {
 	t.Helper()
 	gcs := p.metric(t, "go_gc_cycles_total")
 	conns := make([]net.Conn, 64)
@@ -131,16 +130,24 @@ func (p *proxyProcess) returnMemory(t *testing.T) (goroutines, rssKiB int) {
 		if n := p.metric(t, "go_gc_cycles_total"); n == gcs {
 			return fmt.Errorf("no garbage collection since %v cycles", gcs)
 		}
-		// The fewest of a few reads: a read may count the admin
-		// listener's goroutine still serving the read before it.
-		goroutines = p.goroutines(t)
-		for range 3 {
-			time.Sleep(100 * time.Millisecond)
-			goroutines = min(goroutines, p.goroutines(t))
+		return nil
+	})
+	return p.rssKiB(t)
+}
+
+// steadyGoroutines returns the proxy's goroutine count once two reads in
+// a row agree.
+func (p *proxyProcess) steadyGoroutines(t *testing.T) int {
+	t.Helper()
+	n := p.goroutines(t)
+	clustertest.Eventually(t, 10*time.Second, func() error {
+		prev := n
+		if n = p.goroutines(t); n != prev {
+			return fmt.Errorf("goroutines moving: %d, then %d", prev, n)
 		}
 		return nil
 	})
-	return goroutines, p.rssKiB(t)
+	return n
 }
 
 // goroutines reads go_goroutines from the proxy's /metrics.

@@ -89,13 +89,22 @@ func runScenario(t *testing.T, sc scenario) {
 	if sc.failure {
 		direct = startLoad("direct", func() redis.UniversalClient { return directClient(c) })
 	}
-	// The load reaches a steady state before the scenario and runs on for
-	// a while after it, so that late effects are counted.
-	time.Sleep(time.Second)
+	// Every slot of the load is served before the scenario, and again
+	// after it, so that what it leaves behind is counted.
+	loads := []*load{viaProxy}
+	if direct != nil {
+		loads = append(loads, direct)
+	}
+	err := waitServed(loads, time.Now(), 10*time.Second)
 	began := time.Now()
-	outage, err := sc.do(ctx, c)
+	var outage time.Duration
+	if err == nil {
+		outage, err = sc.do(ctx, c)
+	}
 	took := time.Since(began)
-	time.Sleep(2 * time.Second)
+	if err == nil {
+		err = waitServed(loads, time.Now(), 30*time.Second)
+	}
 	if err != nil {
 		viaProxy.finish(ctx, sc.name, check)
 		if direct != nil {
@@ -165,6 +174,16 @@ func operator(f func(context.Context, *clustertest.Cluster) error) func(context.
 	return func(ctx context.Context, c *clustertest.Cluster) (time.Duration, error) {
 		return 0, f(ctx, c)
 	}
+}
+
+// waitServed is load.waitServed for several loads at once.
+func waitServed(loads []*load, since time.Time, within time.Duration) error {
+	for _, l := range loads {
+		if err := l.waitServed(since, within); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // masterAndReplica returns a master node and one of its replicas.

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,10 +46,11 @@ type clientStats struct {
 	lat      []time.Duration
 	acked    map[string]int64 // key → the highest value a SET of it was acknowledged with
 	sent     map[string]int64 // key → the highest value sent, acknowledged or not
-	// lastOK is when a request on each group of keys last succeeded, and
-	// stall the longest a group went without one: how long its slot
-	// could not be used, whether the client waited or got errors.
-	lastOK [groupsPerClient]time.Time
+	// lastOK is when a request on each group of keys last succeeded
+	// (unix ns, read by waitServed), and stall the longest a group went
+	// without one: how long its slot could not be used, whether the
+	// client waited or got errors.
+	lastOK [groupsPerClient]atomic.Int64
 	stall  time.Duration
 }
 
@@ -75,7 +77,7 @@ func (l *load) run(id int, cs *clientStats, rdb redis.UniversalClient) {
 	ctx := context.Background()
 	var seq int64
 	for g := range cs.lastOK {
-		cs.lastOK[g] = time.Now()
+		cs.lastOK[g].Store(time.Now().UnixNano())
 	}
 	for n := 0; ; n++ {
 		select {
@@ -114,8 +116,34 @@ func (l *load) run(id int, cs *clientStats, rdb redis.UniversalClient) {
 			cs.errs[errorKind(err)]++
 			continue
 		}
-		cs.stall = max(cs.stall, now.Sub(cs.lastOK[g]))
-		cs.lastOK[g] = now
+		cs.stall = max(cs.stall, now.Sub(time.Unix(0, cs.lastOK[g].Load())))
+		cs.lastOK[g].Store(now.UnixNano())
+	}
+}
+
+// waitServed waits, at most within, until every client of the load has
+// had a successful request on each of its groups of keys since since:
+// every slot the load uses is served.
+func (l *load) waitServed(since time.Time, within time.Duration) error {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(within)
+	for {
+		served := true
+		for _, cs := range l.clients {
+			for g := range cs.lastOK {
+				if cs.lastOK[g].Load() < since.UnixNano() {
+					served = false
+				}
+			}
+		}
+		if served {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the %s load's slots not all served within %v", l.side, within)
+		}
+		<-tick.C
 	}
 }
 

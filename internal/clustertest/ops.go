@@ -272,6 +272,22 @@ func (c *Cluster) RemoveNode(ctx context.Context, n *Node) error {
 	return nil
 }
 
+// OtherClients counts the client connections of the node at addr but the
+// one Client(addr) asks on: for a test, those of the proxy in front.
+func (c *Cluster) OtherClients(ctx context.Context, addr string) (int, error) {
+	list, err := c.Client(addr).ClientList(ctx).Result()
+	if err != nil {
+		return 0, fmt.Errorf("clustertest: CLIENT LIST on %s: %w", addr, err)
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(list), "\n") {
+		if line != "" && !strings.Contains(line, "cmd=client|list") {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // NodeID returns the cluster node ID of the node at addr.
 func (c *Cluster) NodeID(ctx context.Context, addr string) (string, error) {
 	id, err := c.Client(addr).Do(ctx, "CLUSTER", "MYID").Text()
