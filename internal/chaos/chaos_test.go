@@ -74,7 +74,11 @@ func TestChaos(t *testing.T) {
 }
 
 func newCluster(t *testing.T) *clustertest.Cluster {
-	return clustertest.New(t, clustertest.Options{Masters: 3, Replicas: 1, Password: password, NodeTimeout: nodeTimeout})
+	c := clustertest.New(t, clustertest.Options{Masters: 3, Replicas: 1, Password: password, NodeTimeout: nodeTimeout})
+	if err := c.WaitReplicas(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func runScenario(t *testing.T, sc scenario) {

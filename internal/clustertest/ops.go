@@ -142,18 +142,25 @@ func (c *Cluster) Failover(ctx context.Context, replica *Node) error {
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
 	cl := c.Client(replica.Addr)
-	if err := cl.Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
-		return fmt.Errorf("clustertest: CLUSTER FAILOVER on %s: %w", replica.Addr, err)
-	}
+	// A manual failover that does not complete in time (the replica was
+	// not caught up with its master yet) is abandoned by the node: ask
+	// again until it takes.
+	var asked time.Time
 	err := poll(ctx, 50*time.Millisecond, func(ctx context.Context) error {
 		role, err := cl.Do(ctx, "ROLE").Slice()
 		if err != nil {
 			return err
 		}
-		if len(role) == 0 || role[0] != "master" {
-			return fmt.Errorf("%s is still a replica", replica.Addr)
+		if len(role) > 0 && role[0] == "master" {
+			return nil
 		}
-		return nil
+		if time.Since(asked) > 2*c.opts.NodeTimeout+time.Second {
+			if err := cl.Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
+				return fmt.Errorf("CLUSTER FAILOVER on %s: %w", replica.Addr, err)
+			}
+			asked = time.Now()
+		}
+		return fmt.Errorf("%s is still a replica", replica.Addr)
 	})
 	if err == nil {
 		err = c.WaitHealthy(ctx)
@@ -189,6 +196,39 @@ func (c *Cluster) Restart(ctx context.Context, n *Node) error {
 	}
 	c.opts.Logf("clustertest: %s restarted", n.Addr)
 	return nil
+}
+
+// WaitReplicas waits until every master lists Options.Replicas replicas
+// in its ROLE, each in sync: a healthy cluster's replicas may not have
+// connected yet.
+func (c *Cluster) WaitReplicas(ctx context.Context) error {
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	return poll(ctx, 50*time.Millisecond, func(ctx context.Context) error {
+		masters, err := c.MasterAddrs(ctx)
+		if err != nil {
+			return err
+		}
+		for _, m := range masters {
+			rs, err := c.Replicas(ctx, m)
+			if err != nil {
+				return err
+			}
+			if len(rs) < c.opts.Replicas {
+				return fmt.Errorf("master %s has %d replicas, want %d", m, len(rs), c.opts.Replicas)
+			}
+			for _, r := range rs {
+				info, err := c.Client(r.Addr).Info(ctx, "replication").Result()
+				if err != nil {
+					return err
+				}
+				if !strings.Contains(info, "master_link_status:up") || !strings.Contains(info, "master_sync_in_progress:0") {
+					return fmt.Errorf("replica %s not in sync with %s", r.Addr, m)
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // Replicas returns the nodes that replicate the master at master, as its
