@@ -151,7 +151,7 @@ func (s *session) forwardSlotArg(args [][]byte, raw []byte) {
 	if !ok || slot < 0 || slot >= numSlots {
 		slot = router.NoSlot
 	}
-	s.forward(args, raw, slot, true)
+	s.forward(args, raw, slot, true, false)
 }
 
 // clusterSelf is the one node a cluster-aware client sees: the proxy at

@@ -85,6 +85,7 @@ type Command struct {
 	subMaxLen int         // longest name in Sub
 	kind      kind        // how the proxy serves it (dispatch.go)
 	fan       fanOp       // how it is split across slots (fanout.go)
+	resend    resendKind  // whether a write may be sent twice (resend.go)
 }
 
 // ArityOK reports whether argc arguments (the name included) fit the
@@ -340,6 +341,7 @@ func parseCommand(v resp.Value, top bool) (*Command, error) {
 	}
 	c.kind = kindOf(c)
 	c.fan = fanOf(c.Name)
+	c.resend = resendOf(c.Name)
 	return c, nil
 }
 

@@ -223,7 +223,7 @@ func (s *session) handle(args [][]byte, raw []byte) {
 			return
 		}
 	}
-	s.forward(args, raw, slot, cmd.Flags&CmdReadOnly != 0)
+	s.forward(args, raw, slot, cmd.Flags&CmdReadOnly != 0, cmd.idempotent(args))
 }
 
 // answerOther serves the commands that are not simply routed. It is kept

@@ -88,6 +88,7 @@ func (s *session) split(cmd *Command, args [][]byte, keys []int) {
 		raw = appendArrayHeader(raw, 1+f.parts[p].keys*step)
 		r.Slot = int(f.parts[p].slot)
 		r.ReadOnly = cmd.Flags&CmdReadOnly != 0
+		r.Idempotent = cmd.resend == resendAlways
 		if !r.ReadOnly {
 			s.wrote(r.Slot)
 		}

@@ -121,7 +121,7 @@ func (s *session) publish(args [][]byte, raw []byte) {
 		h.mu.Unlock()
 	}
 	if node == "" {
-		s.forward(args, raw, router.NoSlot, false)
+		s.forward(args, raw, router.NoSlot, false, false)
 		return
 	}
 	if raw == nil {
@@ -140,7 +140,7 @@ func (s *session) spublish(cmd *Command, args [][]byte, raw []byte) {
 	slot := s.keySlot(cmd, args)
 	h := s.srv.peekHub()
 	if h == nil || slot < 0 {
-		s.forward(args, raw, slot, false)
+		s.forward(args, raw, slot, false, false)
 		return
 	}
 	if raw == nil {
@@ -355,7 +355,7 @@ func (s *session) answerPubSubInfo(cmd *Command, args [][]byte, raw []byte) {
 		s.local = appendInt(s.local, int64(len(h.names(subPattern, nil))))
 	default:
 		// PUBSUB HELP: any node's text is the server's.
-		s.forward(args, raw, router.NoSlot, true)
+		s.forward(args, raw, router.NoSlot, true, false)
 		return
 	}
 	s.replyLocal(off)

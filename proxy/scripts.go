@@ -95,7 +95,7 @@ func (s *session) forwardScript(cmd *Command, args [][]byte, raw []byte) {
 		s.replyError(msgCrossSlot)
 		return
 	}
-	s.forward(args, raw, slot, cmd.Flags&CmdReadOnly != 0)
+	s.forward(args, raw, slot, cmd.Flags&CmdReadOnly != 0, false)
 }
 
 // scriptCommand serves SCRIPT LOAD, EXISTS, FLUSH and KILL, and FUNCTION

@@ -546,8 +546,9 @@ func (s *session) nextRequest() (*router.Request, []byte) {
 }
 
 // forward routes a command to the master serving slot. raw is nil for an
-// inline command, which is encoded here.
-func (s *session) forward(args [][]byte, raw []byte, slot int, readOnly bool) {
+// inline command, which is encoded here. idempotent marks a write that may
+// be sent twice (resend.go).
+func (s *session) forward(args [][]byte, raw []byte, slot int, readOnly, idempotent bool) {
 	r, buf := s.nextRequest()
 	if raw == nil {
 		raw = appendCommand(buf, args)
@@ -556,6 +557,7 @@ func (s *session) forward(args [][]byte, raw []byte, slot int, readOnly bool) {
 	r.Raw = raw
 	r.Slot = slot
 	r.ReadOnly = readOnly
+	r.Idempotent = idempotent
 	if s.script != nil {
 		r.Script, s.script = s.script, nil
 	}

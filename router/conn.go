@@ -328,9 +328,10 @@ func (c *conn) inflight() int {
 
 // fail closes the connection once and settles every request it held.
 //
-// What was never written is retried. What was written may have run: a
-// write is never sent twice, and a read is retried only when no write of
-// the same client was written after it (its retry could see that write).
+// What was never written is retried. What was written may have run: only
+// reads and idempotent writes are sent again, and only when no other write
+// of the same client was written after them (their second run would land
+// after it), nor, for a read, any write at all (the read could see it).
 // The retries are queued before the failure is visible to senders, so a
 // request sent after it waits behind them (pool.send).
 func (c *conn) fail(err error) {
@@ -367,21 +368,27 @@ func (c *conn) fail(err error) {
 // into those that may be sent again and those that may not. nil entries
 // (ASKING replies) are dropped.
 func splitWritten(written []*Request) (again, lost []*Request) {
-	var writers map[uint32]bool // affinities with a write later in the FIFO
+	// By Affinity: a write, or a write that must not run twice, was
+	// written later in the FIFO.
+	var wrote, pinned map[uint32]bool
 	for i := len(written) - 1; i >= 0; i-- {
 		r := written[i]
-		switch {
-		case r == nil:
-		case !r.ReadOnly:
-			if writers == nil {
-				writers = make(map[uint32]bool)
+		if r == nil {
+			continue
+		}
+		a := r.Affinity
+		resend := !pinned[a] && (r.Idempotent || r.ReadOnly && !wrote[a])
+		if !r.ReadOnly {
+			if wrote == nil {
+				wrote, pinned = make(map[uint32]bool), make(map[uint32]bool)
 			}
-			writers[r.Affinity] = true
-			lost = append(lost, r)
-		case writers[r.Affinity]:
-			lost = append(lost, r)
-		default:
+			wrote[a] = true
+			pinned[a] = pinned[a] || !r.Idempotent
+		}
+		if resend {
 			again = append(again, r)
+		} else {
+			lost = append(lost, r)
 		}
 	}
 	slices.Reverse(again)

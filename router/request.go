@@ -31,9 +31,14 @@ type Request struct {
 	Raw []byte
 	// Slot is the hash slot of the command's keys, or NoSlot.
 	Slot int
-	// ReadOnly marks commands that may run twice: only they are retried
-	// after their connection broke once they were written.
+	// ReadOnly marks reads. A read, or an Idempotent write, may run twice:
+	// only they are sent again after their connection broke once they
+	// were written.
 	ReadOnly bool
+	// Idempotent marks a write whose effect and reply are the same however
+	// often it runs (a plain SET): sent again, it cannot be told apart from
+	// the first run.
+	Idempotent bool
 	// Affinity picks the connection to a node: requests with the same
 	// Affinity share one, so a client's commands to a master run in the
 	// order it sent them. A session uses its own number.

@@ -15,25 +15,38 @@ import (
 )
 
 // TestSplitWritten: of a failed connection's written requests, a write is
-// never sent again, nor a read of a client that wrote after it; other
-// reads are, in order.
+// never sent again, unless it is idempotent and no other write of its
+// client follows it; a read is sent again unless a write of its client
+// follows it. What is sent again keeps its order.
 func TestSplitWritten(t *testing.T) {
 	r := func(name string, aff uint32, ro bool) *Request {
 		return &Request{Raw: []byte(name), Affinity: aff, ReadOnly: ro}
 	}
-	get1, set2, get2, get3, asking, incr3 := r("GET a1", 1, true), r("SET a2", 2, false), r("GET a2", 2, true),
-		r("GET a3", 3, true), (*Request)(nil), r("INCR a3", 3, false)
-	again, lost := splitWritten([]*Request{get1, set2, get2, get3, asking, incr3})
+	idem := func(name string, aff uint32) *Request {
+		return &Request{Raw: []byte(name), Affinity: aff, Idempotent: true}
+	}
+	written := []*Request{
+		r("GET a1", 1, true),
+		r("SET a2", 2, false), r("GET a2", 2, true),
+		r("GET a3", 3, true), nil, r("INCR a3", 3, false),
+		// an idempotent write after a read: the read could see it
+		r("GET a4", 4, true), idem("SET a4", 4), r("GET a4 after", 4, true),
+		// an idempotent write before a write that must not run twice
+		idem("SET a5", 5), r("INCR a5", 5, false),
+		// idempotent writes, in order, after a lost write
+		r("INCR a6", 6, false), idem("SET a6", 6), idem("MSET a6", 6),
+	}
+	again, lost := splitWritten(written)
 	names := func(rs []*Request) (s []string) {
 		for _, r := range rs {
 			s = append(s, string(r.Raw))
 		}
 		return s
 	}
-	if got, want := names(again), []string{"GET a1", "GET a2"}; !slices.Equal(got, want) {
+	if got, want := names(again), []string{"GET a1", "GET a2", "SET a4", "GET a4 after", "SET a6", "MSET a6"}; !slices.Equal(got, want) {
 		t.Errorf("sent again: %q, want %q", got, want)
 	}
-	if got, want := names(lost), []string{"INCR a3", "GET a3", "SET a2"}; !slices.Equal(got, want) {
+	if got, want := names(lost), []string{"INCR a6", "INCR a5", "SET a5", "GET a4", "INCR a3", "GET a3", "SET a2"}; !slices.Equal(got, want) {
 		t.Errorf("failed: %q, want %q", got, want)
 	}
 }

@@ -297,14 +297,14 @@ func testReadTimeout(t *testing.T, e *rtEnv, masters []string) {
 	rt := e.router(t, router.Options{ReadTimeout: readTimeout, RetryTimeout: 5 * time.Second})
 	ctx := context.Background()
 
-	key, counter := "{hang}key", "{hang}counter"
+	key, counter, plain := "{hang}key", "{hang}counter", "{hang}plain"
 	addr, idx := e.masterOf(t, key)
 	node := e.c.Nodes[idx]
 	direct := e.c.Client(addr)
 	if err := direct.Set(ctx, key, "still here", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := direct.Del(ctx, counter).Err(); err != nil {
+	if err := direct.Del(ctx, counter, plain).Err(); err != nil {
 		t.Fatal(err)
 	}
 	var others []string
@@ -336,6 +336,11 @@ func testReadTimeout(t *testing.T, e *rtEnv, masters []string) {
 
 	incr := rtSend(rt, rtCmd("INCR", counter), rtSlot(counter), false)
 	get := rtSend(rt, rtCmd("GET", key), rtSlot(key), true)
+	// A plain SET of another client: its second run cannot be told from
+	// its first, so it is sent again rather than failed.
+	set := &rtCall{done: make(rtRecorder, 1), sent: time.Now()}
+	set.req = &router.Request{Raw: rtCmd("SET", plain, "sent again"), Slot: rtSlot(plain), Idempotent: true, Affinity: 1, Done: set.done}
+	rt.Do(set.req, nil)
 
 	// The other masters answer at once meanwhile.
 	for round := range 3 {
@@ -360,11 +365,20 @@ func testReadTimeout(t *testing.T, e *rtEnv, masters []string) {
 	if get.completed() {
 		t.Fatalf("GET completed while the master is still stopped: %q", (<-get.done).Reply)
 	}
+	if set.completed() {
+		t.Fatalf("SET completed while the master is still stopped: %q", (<-set.done).Reply)
+	}
 	cont()
 
 	reply, took = get.wait(t, 6*time.Second)
 	if reply != rtBulk("still here") {
 		t.Errorf("GET after the master came back: %q (after %v), want it retried and answered", reply, took)
+	}
+	if reply, took := set.wait(t, 6*time.Second); reply != "+OK\r\n" {
+		t.Errorf("plain SET after the master came back: %q (after %v), want it sent again and answered", reply, took)
+	}
+	if got, err := direct.Get(ctx, plain).Result(); got != "sent again" {
+		t.Errorf("GET %s: %q, %v", plain, got, err)
 	}
 	// The INCR reached the master before the proxy gave up on the
 	// connection: it ran exactly once, and was not sent again.

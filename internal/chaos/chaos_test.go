@@ -160,13 +160,12 @@ func runScenario(t *testing.T, sc scenario) {
 	if limit := retryTimeout + time.Second; rp.max > limit {
 		t.Errorf("a request through the proxy took %v, want at most backend.retry_timeout + 1s = %v", rp.max, limit)
 	}
-	// The proxy never sends a write twice: one that was on its way to the
-	// failed master when its connection was given up is answered "may or
-	// may not have run", at most one per client (each has one request
-	// outstanding). go-redis sends such a write again, which a master that
-	// ran it before failing would run twice.
-	if n := rp.kinds["may-have-run"]; rp.errors != n || n > loadClients {
-		t.Errorf("the proxy's clients saw %d errors (%s); want only writes caught in flight, at most %d", rp.errors, rp.kindsString(), loadClients)
+	// A write on its way to the failed master may or may not have run.
+	// The proxy sends it again only when a second run cannot be told from
+	// the first (the load's plain SETs are such writes); go-redis sends
+	// every write again. The proxy's clients must not see more errors.
+	if rp.errors > rd.errors {
+		t.Errorf("the proxy's clients saw %d errors (%s), the direct client's %d (%s)", rp.errors, rp.kindsString(), rd.errors, rd.kindsString())
 	}
 	if rp.lost > rd.lost {
 		t.Errorf("the proxy's clients lost %d acknowledged writes, the direct client's %d", rp.lost, rd.lost)
