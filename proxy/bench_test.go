@@ -67,6 +67,10 @@ func benchProxy(b *testing.B) net.Conn {
 	return benchProxyOver(b, false)
 }
 
+// benchNoStats runs the session benchmarks on a server that keeps no
+// stats, to measure what counting commands, latencies and bytes costs.
+var benchNoStats = false
+
 // benchProxyOver is benchProxy with loopback TCP instead of pipes when tcp
 // is set, both to the client and to the masters: the sockets' own read and
 // write path (raw system calls through syscall.RawConn) is then the one
@@ -94,7 +98,7 @@ func benchProxyOver(b *testing.B, tcp bool) net.Conn {
 			return proxySide, nil
 		},
 	})
-	srv := New(rt, Options{})
+	srv := New(rt, Options{NoStats: benchNoStats})
 	client, serverSide := pipe()
 	srv.start(serverSide)
 	b.Cleanup(func() {
@@ -153,6 +157,18 @@ func benchCommands(n int, format string) []byte {
 		b = appendCommand(b, args)
 	}
 	return b
+}
+
+func BenchmarkSessionGETNoStats(b *testing.B) {
+	benchNoStats = true
+	defer func() { benchNoStats = false }()
+	roundTrips(b, benchProxyOver(b, true), benchCommands(1, "GET key:%d"), 1)
+}
+
+func BenchmarkSessionSETNoStats(b *testing.B) {
+	benchNoStats = true
+	defer func() { benchNoStats = false }()
+	roundTrips(b, benchProxyOver(b, true), benchCommands(1, "SET key:%d value"), 1)
 }
 
 func BenchmarkSessionGET(b *testing.B) {

@@ -86,6 +86,8 @@ type Command struct {
 	kind      kind        // how the proxy serves it (dispatch.go)
 	fan       fanOp       // how it is split across slots (fanout.go)
 	resend    resendKind  // whether a write may be sent twice (resend.go)
+	id        uint16      // its top-level name's number, for the command counters (stats.go)
+	family    uint8       // what its latency is counted with (stats.go)
 }
 
 // ArityOK reports whether argc arguments (the name included) fit the
@@ -295,6 +297,14 @@ func parseCommand(v resp.Value, top bool) (*Command, error) {
 	}
 	for _, f := range a[2].Array() {
 		c.Flags |= cmdFlagNames[strings.ToLower(f.String())]
+	}
+	c.id = commandID(c.Name)
+	if len(a) >= 7 {
+		var cats []string
+		for _, cat := range a[6].Array() {
+			cats = append(cats, cat.String())
+		}
+		c.family = familyOf(cats)
 	}
 
 	if len(a) >= 9 {

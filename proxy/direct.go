@@ -1,5 +1,7 @@
 package proxy
 
+import "time"
+
 // A client that sends one command and waits for its reply (a Jedis pool, a
 // script, any client without pipelining) is the common case. For it, the
 // session does not wait for the reply: the backend connection's reader, which
@@ -34,6 +36,10 @@ func (b *batch) writeDirect(reply []byte) {
 	s := b.owner
 	b.directErr = s.writeNow(reply)
 	s.directReplies.Add(1)
+	if st := s.srv.stats; st != nil {
+		e := &b.entries[0]
+		st.done(e.cmd, reply, e.req, time.Since(b.began))
+	}
 	// The command's bytes were written to the master before its reply
 	// came, so the buffer they were read into is free.
 	if b.spent != nil {

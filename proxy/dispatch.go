@@ -173,6 +173,7 @@ func (s *session) handle(args [][]byte, raw []byte) {
 			s.srv.opts.Logger.Warn("client sent an HTTP request line (POST or Host:), as a cross-protocol attack from a web page would; connection closed",
 				"remote", s.nc.RemoteAddr())
 			s.http, s.quit = true, true
+			s.srv.closedBy(closedCrossProtocol)
 			return
 		}
 		s.reject(unknownCommand(args))
@@ -187,6 +188,7 @@ func (s *session) handle(args [][]byte, raw []byte) {
 		cmd = sub
 	}
 	s.lastResolved = cmd
+	s.cmdNow = cmd
 	if !cmd.ArityOK(len(args)) {
 		s.rejectCmd(cmd, wrongArity(cmd.Name))
 		return

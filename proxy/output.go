@@ -40,6 +40,9 @@ func (s *session) write(b []byte) error {
 // writeNow is write for a session that is the only writer of its
 // client, or that holds its subscriber's lock.
 func (s *session) writeNow(b []byte) error {
+	if st := s.srv.stats; st != nil {
+		st.netOut.Add(uint64(len(b)))
+	}
 	if o := s.out; o != nil {
 		o.mu.Lock()
 		switch {
@@ -137,6 +140,7 @@ func (s *session) overLimit(o *backlog) error {
 	o.mu.Lock()
 	o.err = errSlowClient
 	o.mu.Unlock()
+	s.srv.closedBy(closedOutputLimit)
 	s.srv.opts.Logger.Warn("client disconnected", "reason", "output_limit",
 		"remote", s.nc.RemoteAddr(), "limit_bytes", s.srv.opts.MaxOutputBytes)
 	s.nc.Close()

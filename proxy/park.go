@@ -315,6 +315,7 @@ func (s *Server) sweep(stop <-chan struct{}) {
 			if len(idle) > 0 {
 				expired = s.parker.expire(idle, expire, expired)
 				for _, sess := range expired {
+					s.closedBy(closedIdleTimeout)
 					s.opts.Logger.Debug("client disconnected", "reason", "idle_timeout",
 						"remote", sess.nc.RemoteAddr(), "timeout", timeout)
 					sess.nc.Close()

@@ -434,6 +434,7 @@ func (sub *subscriber) deliver(kind subKind, name []byte, m *message) {
 func (sub *subscriber) cutOff() {
 	sub.gone = true
 	s := sub.s
+	s.srv.closedBy(closedOutputLimit)
 	s.srv.opts.Logger.Warn("client disconnected", "reason", "output_limit",
 		"remote", s.nc.RemoteAddr(), "limit_bytes", s.srv.opts.MaxOutputBytes)
 	s.srv.kill(s)

@@ -56,6 +56,9 @@ type Options struct {
 	Version string
 	// ConfigFile is the configuration file's path, for INFO; "" for none.
 	ConfigFile string
+	// NoStats keeps no per-command counts, latencies or byte counts: for
+	// a proxy whose metrics no one reads (no metrics.listen).
+	NoStats bool
 }
 
 func (o *Options) setDefaults() {
@@ -92,6 +95,8 @@ type Server struct {
 	lastID   atomic.Uint64
 	accepted atomic.Int64 // connections accepted, for INFO
 	rejected atomic.Int64 // connections refused at max clients
+	// connections refused because Shutdown began
+	rejectedDraining atomic.Int64
 
 	scripts *scriptCache
 	version atomic.Pointer[string] // the masters' redis_version, for HELLO
@@ -112,6 +117,8 @@ type Server struct {
 	serving   peakGauge // session goroutines running
 
 	pubsub hubRef // the Pub/Sub hub (hub.go)
+
+	stats *stats // nil with Options.NoStats
 }
 
 // New returns a Server that routes through rt, with the built-in command
@@ -127,6 +134,9 @@ func New(rt *router.Router, opts Options) *Server {
 		nodeID:    newNodeID(),
 		runID:     newNodeID(),
 		started:   time.Now(),
+	}
+	if !opts.NoStats {
+		s.stats = newStats()
 	}
 	s.table.Store(Builtin())
 	if p, err := newParker(s); err == nil {
@@ -195,6 +205,7 @@ func (s *Server) start(nc net.Conn) {
 	s.mu.Lock()
 	if s.closed || s.draining.Load() {
 		s.mu.Unlock()
+		s.rejectedDraining.Add(1)
 		s.clients.add(-1)
 		nc.Close()
 		return

@@ -162,6 +162,12 @@ type batch struct {
 	owner     *session
 	spent     []byte
 	directErr error
+
+	// began is when the batch's commands were read, for their latency;
+	// cmdNow the command being handled, for its entry's count (stats.go).
+	// Neither is kept when the server keeps no stats.
+	began  time.Time
+	cmdNow *Command
 }
 
 var batchPool = sync.Pool{New: func() any { return &batch{wake: make(chan struct{}, 1)} }}
@@ -172,8 +178,9 @@ type entry struct {
 	req      *router.Request
 	fan      *fanout
 	job      job
-	off, end int  // local[off:end] when req, fan and job are nil
-	mute     bool // CLIENT REPLY OFF or SKIP: the client gets no reply
+	off, end int      // local[off:end] when req, fan and job are nil
+	mute     bool     // CLIENT REPLY OFF or SKIP: the client gets no reply
+	cmd      *Command // what it is counted as; nil: an unknown command
 }
 
 func newSession(srv *Server, nc net.Conn, id uint64) *session {
@@ -267,6 +274,7 @@ func (s *session) read() error {
 	if s.raw == nil {
 		n, err := s.nc.Read(s.rbuf[s.rend:])
 		s.rend += n
+		s.countIn(n)
 		return err
 	}
 	// A client may stop in the middle of a command: it is idle as well,
@@ -275,6 +283,7 @@ func (s *session) read() error {
 	s.idleSince.Store(time.Now().UnixNano())
 	n, err := s.nc.Read(s.rbuf[s.rend:])
 	s.rend += n
+	s.countIn(n)
 	if err != nil && s.kickedRead(err) {
 		return errPark
 	}
@@ -297,6 +306,7 @@ func (s *session) readIdle() error {
 		return err
 	}
 	s.rend = s.readN
+	s.countIn(s.readN)
 	if s.readErr != nil {
 		return s.readErr
 	}
@@ -390,6 +400,10 @@ func (s *session) answerBatch() (int, error) {
 	handled := 0
 	s.table = s.srv.router.Table()
 	s.pending.Store(1)
+	st := s.srv.stats
+	if st != nil {
+		s.began = time.Now()
+	}
 	for len(s.entries) < maxBatch && !s.quit && !s.cut {
 		s.parsed.unauth = !s.authed
 		n, err := parseRequest(s.rbuf[s.rpos:s.rend], &s.parsed, &s.inline)
@@ -404,9 +418,15 @@ func (s *session) answerBatch() (int, error) {
 		handled++
 		if len(s.parsed.args) > 0 {
 			n, prev := len(s.entries), s.replyMode
+			s.cmdNow = nil
 			s.handle(s.parsed.args, s.parsed.raw)
 			if prev|s.replyMode != replyOn || s.replyCmd {
 				s.muteReplies(n, prev)
+			}
+			if st != nil {
+				for i := n; i < len(s.entries); i++ {
+					s.entries[i].cmd = s.cmdNow
+				}
 			}
 		}
 	}
@@ -446,6 +466,7 @@ func (s *session) answerBatch() (int, error) {
 	s.appendReplies()
 	if protoErr != nil {
 		s.wbuf = appendError(s.wbuf, "ERR "+protoErr.Error())
+		s.srv.closedBy(closedProtocolError)
 	}
 	var err error
 	if len(s.wbuf) > 0 {
@@ -468,8 +489,14 @@ func (s *session) appendReplies() {
 	if s.wbuf == nil {
 		s.wbuf = getBuffer()[:0]
 	}
+	st := s.srv.stats
+	var took time.Duration
+	if st != nil {
+		took = time.Since(s.began)
+	}
 	for i := s.written; i < len(s.entries); i++ {
 		e := &s.entries[i]
+		off := len(s.wbuf)
 		switch {
 		case e.mute:
 		case e.req != nil:
@@ -480,6 +507,13 @@ func (s *session) appendReplies() {
 			s.wbuf = e.job.appendReply(s, s.wbuf)
 		default:
 			s.wbuf = append(s.wbuf, s.local[e.off:e.end]...)
+		}
+		if st != nil {
+			reply := s.wbuf[off:]
+			if e.mute && e.req != nil {
+				reply = e.req.Reply
+			}
+			st.done(e.cmd, reply, e.req, took)
 		}
 	}
 	s.written = len(s.entries)

@@ -203,6 +203,7 @@ func (c *conn) writeLoop(sock *socket) {
 		// The batch belongs to this goroutine alone until it enters the
 		// FIFO: build the bytes first.
 		buf = buf[:0]
+		stampSent(batch)
 		for _, r := range batch {
 			buf = append(buf, r.pre...)
 			buf = append(buf, r.Raw...)
@@ -217,7 +218,7 @@ func (c *conn) writeLoop(sock *socket) {
 			rest := c.queue
 			c.queue = nil
 			msg := MsgUnreachable + c.err.Error()
-			expired := c.requeue(slices.Concat(batch, rest), msg)
+			expired := c.requeue(slices.Concat(batch, rest), msg, retryUnreachable)
 			c.mu.Unlock()
 			for _, r := range expired {
 				r.fail(msg)
@@ -276,7 +277,8 @@ func (c *conn) readLoop(sock *socket) {
 			return
 		}
 		end += n
-		c.progress.Store(time.Now().UnixNano())
+		now := time.Now().UnixNano()
+		c.progress.Store(now)
 		for start < end {
 			size, err := sc.scan(buf[start:end])
 			if err != nil {
@@ -286,7 +288,7 @@ func (c *conn) readLoop(sock *socket) {
 			if size == 0 {
 				break
 			}
-			if err := c.deliver(buf[start : start+size]); err != nil {
+			if err := c.deliver(buf[start:start+size], now); err != nil {
 				c.fail(err)
 				return
 			}
@@ -301,8 +303,8 @@ func (c *conn) readLoop(sock *socket) {
 	}
 }
 
-// deliver hands one reply to the oldest request in flight.
-func (c *conn) deliver(reply []byte) error {
+// deliver hands one reply, read at now, to the oldest request in flight.
+func (c *conn) deliver(reply []byte, now int64) error {
 	c.mu.Lock()
 	r, ok := c.fifo.pop()
 	c.mu.Unlock()
@@ -312,11 +314,22 @@ func (c *conn) deliver(reply []byte) error {
 	if r == nil {
 		return nil // the reply to ASKING or a script load; the command's own reply follows
 	}
-	if reply[0] == '-' && c.p.rt.redirect(r, reply, c.p.addr) {
+	st := c.p.st
+	st.replies.Add(1)
+	st.latency.Observe(time.Duration(now - r.sent))
+	if reply[0] == '-' && c.p.rt.redirect(r, reply, c.p.addr, st) {
 		return nil
 	}
 	r.answer(reply)
 	return nil
+}
+
+// pending returns how many requests the connection holds: queued, being
+// written, or waiting for their replies.
+func (c *conn) pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fifo.len() + len(c.queue)
 }
 
 // inflight returns how many replies the connection waits for.
@@ -347,7 +360,7 @@ func (c *conn) fail(err error) {
 		c.queue = nil
 	}
 	msg := MsgUnreachable + err.Error()
-	expired := c.requeue(again, msg)
+	expired := c.requeue(again, msg, retryConnLost)
 	nc := c.nc
 	c.mu.Unlock()
 
@@ -398,9 +411,9 @@ func splitWritten(written []*Request) (again, lost []*Request) {
 // requeue queues reqs for retry, in order, and returns those past their
 // deadline for the caller to fail once c.mu is released. c.mu is held, so
 // that the retries are queued before a sender can see the failure.
-func (c *conn) requeue(reqs []*Request, msg string) (expired []*Request) {
+func (c *conn) requeue(reqs []*Request, msg string, reason int) (expired []*Request) {
 	for _, r := range reqs {
-		if !c.p.rt.requeue(r, msg) {
+		if !c.p.rt.requeue(r, msg, reason) {
 			expired = append(expired, r)
 		}
 	}

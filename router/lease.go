@@ -124,6 +124,14 @@ func (rt *Router) leasePool(addr string) *leasePool {
 	return p
 }
 
+// counts returns how many dedicated connections are open, idle or in use,
+// and how many of them are in use.
+func (p *leasePool) counts() (open, inUse int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.open, len(p.sem)
+}
+
 // LeasesInUse returns how many dedicated connections to addr are held.
 func (rt *Router) LeasesInUse(addr string) int {
 	rt.mu.Lock()

@@ -17,6 +17,7 @@ type pool struct {
 	addr  string
 	resp3 bool // connections say HELLO 3 first
 	conns []atomic.Pointer[conn]
+	st    *nodeStats
 
 	leaving bool // under rt.mu: retire found its node out of the table
 
@@ -39,6 +40,7 @@ func newPool(rt *Router, k poolKey) *pool {
 		addr:    k.addr,
 		resp3:   k.resp3,
 		conns:   make([]atomic.Pointer[conn], rt.opts.ConnsPerNode),
+		st:      rt.nodeStats(k.addr),
 		backoff: minDialBackoff,
 	}
 }
@@ -82,7 +84,7 @@ func (p *pool) sendSlow(i int, r *Request) {
 		// cluster does, not at the next dial. The slot map merges these
 		// triggers into one refresh per MinRefreshGap.
 		p.rt.slots.Refresh("node unreachable")
-		p.rt.retry(r, msg)
+		p.rt.retry(r, msg, retryUnreachable)
 		return
 	}
 	c := &conn{p: p, slot: i, wake: make(chan struct{}, 1)}
@@ -95,6 +97,7 @@ func (p *pool) sendSlow(i int, r *Request) {
 func (p *pool) dialFailed(err error) {
 	p.mu.Lock()
 	p.lastErr = err
+	p.st.dialErrors.Add(1)
 	p.retryAt = time.Now().Add(p.backoff)
 	p.backoff = min(2*p.backoff, maxDialBackoff)
 	p.mu.Unlock()
@@ -119,6 +122,7 @@ func (p *pool) dropped(c *conn, err error, connected bool) {
 	closed := p.closed
 	p.mu.Unlock()
 	if !closed && connected {
+		p.st.connErrors.Add(1)
 		p.rt.opts.Logger.Warn("backend connection lost", "node", p.addr, "err", err)
 		p.rt.slots.Refresh("connection failure")
 	}

@@ -10,10 +10,15 @@ import (
 // the client's: MOVED and ASK are followed, TRYAGAIN and CLUSTERDOWN are
 // retried. It reports whether it took r over; if not, reply goes to the
 // client as it is.
-func (rt *Router) redirect(r *Request, reply []byte, from string) bool {
+func (rt *Router) redirect(r *Request, reply []byte, from string, st *nodeStats) bool {
 	switch {
 	case bytes.HasPrefix(reply, []byte("-MOVED ")), bytes.HasPrefix(reply, []byte("-ASK ")):
 		ask := reply[1] == 'A'
+		if ask {
+			st.ask.Add(1)
+		} else {
+			st.moved.Add(1)
+		}
 		slot, addr, ok := parseRedirect(reply, from)
 		if !ok {
 			return false
@@ -40,11 +45,13 @@ func (rt *Router) redirect(r *Request, reply []byte, from string) bool {
 		rt.route(r)
 		return true
 	case bytes.HasPrefix(reply, []byte("-TRYAGAIN")):
-		rt.retry(r, string(trimCRLF(reply[1:])))
+		st.tryagain.Add(1)
+		rt.retry(r, string(trimCRLF(reply[1:])), retryTryAgain)
 		return true
 	case bytes.HasPrefix(reply, []byte("-CLUSTERDOWN")):
+		st.clusterdown.Add(1)
 		rt.slots.Refresh("clusterdown")
-		rt.retry(r, string(trimCRLF(reply[1:])))
+		rt.retry(r, string(trimCRLF(reply[1:])), retryClusterDown)
 		return true
 	}
 	return false

@@ -75,7 +75,15 @@ type Request struct {
 	redirects int            // MOVED/ASK followed so far
 	attempts  int            // sends that failed before a reply
 	deadline  time.Time      // when TRYAGAIN/CLUSTERDOWN/unreachable retries stop
+	sent      int64          // unix ns of its latest write to a node, for the node's latency
 }
+
+// Redirected reports whether the request followed a MOVED or ASK.
+func (r *Request) Redirected() bool { return r.redirects > 0 }
+
+// Retried reports whether the request was queued to be sent again
+// (TRYAGAIN, CLUSTERDOWN, an unreachable master, a broken connection).
+func (r *Request) Retried() bool { return r.attempts > 0 }
 
 // reset prepares r for a new Do.
 func (r *Request) reset() {

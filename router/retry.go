@@ -40,7 +40,7 @@ func (rt *Router) queueBehind(r *Request) bool {
 // requeue queues r to be sent again after a backoff. It reports false,
 // leaving r untouched but for its deadline, once r's retry deadline has
 // passed or the router is closed: the caller then fails r with msg.
-func (rt *Router) requeue(r *Request, msg string) bool {
+func (rt *Router) requeue(r *Request, msg string, reason int) bool {
 	now := time.Now()
 	if r.deadline.IsZero() {
 		r.deadline = now.Add(rt.opts.RetryTimeout)
@@ -49,6 +49,7 @@ func (rt *Router) requeue(r *Request, msg string) bool {
 		return false
 	}
 	r.attempts++
+	rt.stats.retries[reason].Add(1)
 	r.table = nil // route by the table of when it is sent again
 	rq := &rt.retries
 	rq.mu.Lock()
@@ -68,8 +69,8 @@ func (rt *Router) requeue(r *Request, msg string) bool {
 
 // retry is requeue for a single request, failing it with msg past its
 // deadline.
-func (rt *Router) retry(r *Request, msg string) {
-	if !rt.requeue(r, msg) {
+func (rt *Router) retry(r *Request, msg string, reason int) {
+	if !rt.requeue(r, msg, reason) {
 		if rt.closed.Load() {
 			msg = msgClosed
 		}

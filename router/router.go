@@ -94,6 +94,7 @@ type Router struct {
 	leases map[string]*leasePool
 
 	retries retries
+	stats   stats
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -194,7 +195,7 @@ func (rt *Router) route(r *Request) {
 		pools = rs.pools[1]
 	}
 	if len(pools) == 0 {
-		rt.retry(r, MsgSlotDown)
+		rt.retry(r, MsgSlotDown, retryClusterDown)
 		return
 	}
 	if r.Slot == NoSlot {
@@ -204,7 +205,7 @@ func (rt *Router) route(r *Request) {
 	i := t.ShardIndex(uint16(r.Slot))
 	if i < 0 {
 		rt.slots.Refresh("uncovered slot")
-		rt.retry(r, MsgSlotDown)
+		rt.retry(r, MsgSlotDown, retryClusterDown)
 		return
 	}
 	pools[i].send(r)

@@ -69,6 +69,7 @@ type Map struct {
 	ready   chan struct{}
 	readyOK atomic.Bool
 	static  bool // built by Static: never discovers
+	stats   refreshStats
 }
 
 // New returns a Map that has no table yet; Run discovers it.
@@ -122,6 +123,7 @@ func (m *Map) Run(ctx context.Context) error {
 	retry := 100 * time.Millisecond
 	for m.Table() == nil {
 		err := m.RefreshNow(ctx)
+		m.stats.count("startup", err)
 		if err == nil {
 			break
 		}
@@ -144,7 +146,12 @@ func (m *Map) Run(ctx context.Context) error {
 		case <-tick.C:
 		case reason = <-m.kick:
 		}
-		if err := m.RefreshNow(ctx); err != nil && ctx.Err() == nil {
+		err := m.RefreshNow(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		m.stats.count(reason, err)
+		if err != nil {
 			m.opts.Logger.Warn("slot table refresh failed", "trigger", reason, "err", err)
 		}
 		// Triggers that arrive during the gap are merged into one refresh.
@@ -216,6 +223,7 @@ func (m *Map) candidates() []string {
 
 func (m *Map) publish(t *Table, from string) {
 	old := m.current.Swap(t)
+	m.stats.lastOK.Store(time.Now().UnixNano())
 	if old == nil {
 		m.opts.Logger.Info("slot table discovered", "from", from, "masters", len(t.shards),
 			"replicas", t.Replicas(), "slots_covered", t.covered, "layout", t.String())

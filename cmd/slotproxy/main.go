@@ -97,6 +97,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 		ScriptCacheBytes:  cfg.Commands.ScriptCacheBytes,
 		ConfigFile:        cfg.File,
 		Logger:            logger,
+		// Without an admin listener no one reads the command counts.
+		NoStats: cfg.Metrics.Listen == "",
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -119,7 +121,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 	adminAddr := ""
 	if adminLn != nil {
 		adminAddr = adminLn.Addr().String()
-		go func() { errc <- metrics.Serve(ctx, adminLn, metrics.Handler(metrics.NewRegistry())) }()
+		reg := metrics.NewRegistry()
+		srv.RegisterMetrics(reg)
+		rt.RegisterMetrics(reg)
+		slots.RegisterMetrics(reg)
+		admin := metrics.NewAdmin(reg, metrics.AdminOptions{Ready: rt.Ready})
+		go func() { errc <- metrics.Serve(ctx, adminLn, admin) }()
 	}
 	go learnCommands(ctx, slots, srv, logger)
 	logger.Info("slotproxy listening", "listen", ln.Addr().String(), "admin", adminAddr,

@@ -1,0 +1,142 @@
+package proxy
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/slotproxy/slotproxy/metrics"
+	"github.com/slotproxy/slotproxy/router"
+)
+
+// Commands are counted by name. The names are a label's values, so they
+// are bounded: every command a table has ever listed gets a small number,
+// process-wide, up to maxCommandIDs; later ones, and names no table knows,
+// count as "other" (number 0).
+const maxCommandIDs = 512
+
+var commandIDs = struct {
+	sync.Mutex
+	ids   map[string]uint16
+	names []string
+}{ids: map[string]uint16{}, names: []string{"other"}}
+
+// commandID returns the number of a top-level command name ("config" for
+// "config|get").
+func commandID(name string) uint16 {
+	if i := strings.IndexByte(name, '|'); i >= 0 {
+		name = name[:i]
+	}
+	commandIDs.Lock()
+	defer commandIDs.Unlock()
+	if id, ok := commandIDs.ids[name]; ok {
+		return id
+	}
+	if len(commandIDs.names) >= maxCommandIDs {
+		return 0
+	}
+	id := uint16(len(commandIDs.names))
+	commandIDs.ids[name] = id
+	commandIDs.names = append(commandIDs.names, name)
+	return id
+}
+
+func commandNames() []string {
+	commandIDs.Lock()
+	defer commandIDs.Unlock()
+	return commandIDs.names
+}
+
+// Results of a command, the label values of slotproxy_commands_total: an
+// error reply; else a reply that needed a MOVED or ASK followed, or a
+// retry; else ok.
+const (
+	resultOK = iota
+	resultError
+	resultRedirected
+	resultRetried
+	numResults
+)
+
+var resultNames = [numResults]string{"ok", "error", "redirected", "retried"}
+
+// Latency is kept per command family, from the command's ACL categories:
+// the first of these a command has names its family.
+var families = []string{
+	"string", "hash", "list", "set", "sortedset", "stream", "bitmap", "hyperloglog", "geo",
+	"pubsub", "scripting", "transaction", "keyspace", "connection", "server",
+}
+
+const familyOther = 0 // families are numbered from 1 in the order above
+
+func familyOf(categories []string) uint8 {
+	for i, f := range families {
+		for _, c := range categories {
+			if strings.EqualFold(strings.TrimPrefix(c, "@"), f) {
+				return uint8(i + 1)
+			}
+		}
+	}
+	return familyOther
+}
+
+func familyName(f uint8) string {
+	if f == familyOther || int(f) > len(families) {
+		return "other"
+	}
+	return families[f-1]
+}
+
+// stats are the figures the proxy keeps for its metrics and INFO. Every
+// field is an atomic that the sessions add to; they are read at scrape
+// time. A Server built with Options.NoStats keeps none, and its sessions
+// skip every count.
+type stats struct {
+	commands [maxCommandIDs][numResults]atomic.Uint64
+	latency  []*metrics.Histogram // by family
+
+	netIn, netOut atomic.Uint64 // client bytes read and written
+	closed        [numClosedReasons]atomic.Uint64
+}
+
+func newStats() *stats {
+	st := &stats{latency: make([]*metrics.Histogram, len(families)+1)}
+	for i := range st.latency {
+		st.latency[i] = metrics.NewHistogram()
+	}
+	return st
+}
+
+// result classifies a reply to a client.
+func result(reply []byte, r *router.Request) int {
+	switch {
+	case len(reply) > 0 && (reply[0] == '-' || reply[0] == '!'):
+		return resultError
+	case r == nil:
+		return resultOK
+	case r.Redirected():
+		return resultRedirected
+	case r.Retried():
+		return resultRetried
+	}
+	return resultOK
+}
+
+// done counts one command answered with reply, took after its batch began.
+func (st *stats) done(cmd *Command, reply []byte, r *router.Request, took time.Duration) {
+	var id uint16
+	var fam uint8
+	if cmd != nil {
+		id, fam = cmd.id, cmd.family
+	}
+	st.commands[id][result(reply, r)].Add(1)
+	st.latency[fam].Observe(took)
+}
+
+// countIn counts n bytes read from the client.
+func (s *session) countIn(n int) {
+	if st := s.srv.stats; st != nil && n > 0 {
+		st.netIn.Add(uint64(n))
+	}
+}
