@@ -200,5 +200,18 @@ func (srv *Server) facts() proxyFacts {
 		f.Replicas = t.Replicas()
 		f.SlotsCovered = t.Covered()
 	}
+	f.TableRefreshed = srv.router.SlotMap().LastRefresh()
+	f.Ready, _ = srv.router.Ready()
+	f.ClientsParked = int(srv.parkedN.Load())
+	f.Retries = srv.router.Retries()
+	for _, r := range srv.router.SlotMap().RefreshStats() {
+		f.RefreshesOK += r.OK
+		f.RefreshesFailed += r.Failed
+	}
+	f.Nodes = srv.router.NodeStats()
+	if st := srv.stats; st != nil {
+		f.NetInput, f.NetOutput = srv.netBytes()
+		f.CommandResults = st.results()
+	}
 	return f
 }

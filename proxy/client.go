@@ -209,6 +209,13 @@ func (s *session) appendClientLine(b []byte, now time.Time) []byte {
 	b = append(b, m.libName...)
 	b = append(b, " lib-ver="...)
 	b = append(b, m.libVer...)
+	// As redis-server 8 counts them; 0 when the proxy keeps no stats.
+	b = append(b, " tot-net-in="...)
+	b = strconv.AppendUint(b, s.netIn.Load(), 10)
+	b = append(b, " tot-net-out="...)
+	b = strconv.AppendUint(b, s.netOut.Load(), 10)
+	b = append(b, " tot-cmds="...)
+	b = strconv.AppendUint(b, s.cmds.Load(), 10)
 	return b
 }
 

@@ -38,7 +38,7 @@ func (b *batch) writeDirect(reply []byte) {
 	s.directReplies.Add(1)
 	if st := s.srv.stats; st != nil {
 		e := &b.entries[0]
-		st.done(e.cmd, reply, e.req, time.Since(b.began))
+		st.done(s, e.cmd, reply, e.req, time.Since(b.began))
 	}
 	// The command's bytes were written to the master before its reply
 	// came, so the buffer they were read into is free.

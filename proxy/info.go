@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/slotproxy/slotproxy/router"
 )
 
 // INFO is answered as one standalone redis-server 7.0 would answer it, built
@@ -54,6 +56,17 @@ type proxyFacts struct {
 	Replicas       int       // replicas in the current slot table
 	SlotsCovered   int       // slots with a master, out of 16384
 	TableRefreshed time.Time // when the slot table was last built; zero means never
+
+	// The proxy's own figures, as its metrics show them.
+	Ready           bool   // /readyz would answer 200
+	ClientsParked   int    // idle clients without a goroutine
+	NetInput        uint64 // bytes read from clients
+	NetOutput       uint64 // bytes handed to clients
+	CommandResults  [numResults]uint64
+	Retries         map[string]uint64 // by reason
+	RefreshesOK     uint64
+	RefreshesFailed uint64
+	Nodes           []router.NodeStat
 }
 
 // infoDefaultSections are what INFO without an argument, or with "default",
@@ -578,4 +591,30 @@ func writeInfoProxy(w *infoWriter, ms *infoMasters, self *proxyFacts) {
 	// The other sections merge only the masters that answered INFO; this
 	// says how many did.
 	w.int("masters_in_info", int64(len(ms.all)))
+	ready := int64(0)
+	if self.Ready {
+		ready = 1
+	}
+	w.int("ready", ready)
+	w.int("clients_parked", int64(self.ClientsParked))
+	w.int("client_received_bytes", int64(self.NetInput))
+	w.int("client_sent_bytes", int64(self.NetOutput))
+	for r, name := range resultNames {
+		w.int("commands_"+name, int64(self.CommandResults[r]))
+	}
+	for _, name := range router.RetryReasons() {
+		w.int("retries_"+name, int64(self.Retries[name]))
+	}
+	w.int("slot_table_refreshes_ok", int64(self.RefreshesOK))
+	w.int("slot_table_refreshes_failed", int64(self.RefreshesFailed))
+	// One line per node, as redis-server's slave0: lines.
+	for i, n := range self.Nodes {
+		w.str("node"+strconv.Itoa(i), "addr="+infoSafe(n.Addr)+",role="+n.Role+
+			",shared="+strconv.Itoa(n.Shared)+",dedicated="+strconv.Itoa(n.Dedicated)+
+			",dedicated_in_use="+strconv.Itoa(n.Leased)+",inflight="+strconv.Itoa(n.InFlight)+
+			",replies="+strconv.FormatUint(n.Replies, 10)+
+			",dial_errors="+strconv.FormatUint(n.DialErrors, 10)+",conn_errors="+strconv.FormatUint(n.ConnErrors, 10)+
+			",moved="+strconv.FormatUint(n.Moved, 10)+",ask="+strconv.FormatUint(n.Ask, 10)+
+			",tryagain="+strconv.FormatUint(n.TryAgain, 10)+",clusterdown="+strconv.FormatUint(n.Down, 10))
+	}
 }

@@ -365,7 +365,11 @@ func wantDataNames(title string, docs []infoDoc) []string {
 
 var proxySectionNames = []string{
 	"slotproxy_version", "masters", "replicas", "slots_covered",
-	"slot_table_age_seconds", "masters_in_info",
+	"slot_table_age_seconds", "masters_in_info", "ready", "clients_parked",
+	"client_received_bytes", "client_sent_bytes",
+	"commands_ok", "commands_error", "commands_redirected", "commands_retried",
+	"retries_tryagain", "retries_clusterdown", "retries_unreachable", "retries_connection_lost",
+	"slot_table_refreshes_ok", "slot_table_refreshes_failed",
 }
 
 func TestBuildInfo(t *testing.T) {

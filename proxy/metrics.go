@@ -53,9 +53,15 @@ func (s *Server) RegisterMetrics(reg *metrics.Registry) {
 			}
 		})
 	reg.MustRegister("slotproxy_client_received_bytes_total", "Bytes read from clients.",
-		metrics.Counter, func(emit metrics.Emit) { emit(float64(st.netIn.Load())) })
+		metrics.Counter, func(emit metrics.Emit) {
+			in, _ := s.netBytes()
+			emit(float64(in))
+		})
 	reg.MustRegister("slotproxy_client_sent_bytes_total", "Bytes of replies and messages handed to client connections.",
-		metrics.Counter, func(emit metrics.Emit) { emit(float64(st.netOut.Load())) })
+		metrics.Counter, func(emit metrics.Emit) {
+			_, out := s.netBytes()
+			emit(float64(out))
+		})
 	reg.MustRegister("slotproxy_commands_total",
 		"Commands answered, by top-level command name (\"other\" for unknown ones) and result: error (an error reply), redirected (a MOVED or ASK was followed), retried (sent again after TRYAGAIN, CLUSTERDOWN or a failure), else ok.",
 		metrics.Counter, func(emit metrics.Emit) {

@@ -40,8 +40,8 @@ func (s *session) write(b []byte) error {
 // writeNow is write for a session that is the only writer of its
 // client, or that holds its subscriber's lock.
 func (s *session) writeNow(b []byte) error {
-	if st := s.srv.stats; st != nil {
-		st.netOut.Add(uint64(len(b)))
+	if s.srv.stats != nil {
+		s.netOut.Add(uint64(len(b)))
 	}
 	if o := s.out; o != nil {
 		o.mu.Lock()

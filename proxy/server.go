@@ -244,6 +244,10 @@ func (s *Server) serveClient(sess *session) {
 	sess.close()
 	s.mu.Lock()
 	delete(s.sessions, sess)
+	if st := s.stats; st != nil {
+		st.goneIn.Add(sess.netIn.Load())
+		st.goneOut.Add(sess.netOut.Load())
+	}
 	s.mu.Unlock()
 	s.clients.add(-1)
 	s.wg.Done()

@@ -80,6 +80,9 @@ type session struct {
 	held *held
 	// directReplies counts the replies the completion wrote (direct.go).
 	directReplies atomic.Uint64
+	// The client's bytes read and written and commands answered, for
+	// CLIENT LIST and, with those of clients gone, the metrics (stats.go).
+	netIn, netOut, cmds atomic.Uint64
 	// blockedOn is the dedicated connection a blocking command waits on,
 	// for CLIENT UNBLOCK from other sessions.
 	blockedOn atomic.Pointer[router.Lease]
@@ -513,7 +516,7 @@ func (s *session) appendReplies() {
 			if e.mute && e.req != nil {
 				reply = e.req.Reply
 			}
-			st.done(e.cmd, reply, e.req, took)
+			st.done(s, e.cmd, reply, e.req, took)
 		}
 	}
 	s.written = len(s.entries)

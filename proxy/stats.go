@@ -96,7 +96,9 @@ type stats struct {
 	commands [maxCommandIDs][numResults]atomic.Uint64
 	latency  []*metrics.Histogram // by family
 
-	netIn, netOut atomic.Uint64 // client bytes read and written
+	// Bytes read from and written to clients gone; the sessions count
+	// their own, uncontended, and are summed at scrape time.
+	goneIn, goneOut atomic.Uint64
 	closed        [numClosedReasons]atomic.Uint64
 }
 
@@ -123,8 +125,24 @@ func result(reply []byte, r *router.Request) int {
 	return resultOK
 }
 
-// done counts one command answered with reply, took after its batch began.
-func (st *stats) done(cmd *Command, reply []byte, r *router.Request, took time.Duration) {
+// netBytes returns the bytes read from and written to all clients, gone
+// and connected.
+func (s *Server) netBytes() (in, out uint64) {
+	st := s.stats
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, out = st.goneIn.Load(), st.goneOut.Load()
+	for c := range s.sessions {
+		in += c.netIn.Load()
+		out += c.netOut.Load()
+	}
+	return in, out
+}
+
+// done counts one command of s answered with reply, took after its batch
+// began.
+func (st *stats) done(s *session, cmd *Command, reply []byte, r *router.Request, took time.Duration) {
+	s.cmds.Add(1)
 	var id uint16
 	var fam uint8
 	if cmd != nil {
@@ -136,7 +154,17 @@ func (st *stats) done(cmd *Command, reply []byte, r *router.Request, took time.D
 
 // countIn counts n bytes read from the client.
 func (s *session) countIn(n int) {
-	if st := s.srv.stats; st != nil && n > 0 {
-		st.netIn.Add(uint64(n))
+	if s.srv.stats != nil && n > 0 {
+		s.netIn.Add(uint64(n))
 	}
+}
+
+// results sums the command counts by result.
+func (st *stats) results() (sum [numResults]uint64) {
+	for id := range st.commands {
+		for r := range numResults {
+			sum[r] += st.commands[id][r].Load()
+		}
+	}
+	return sum
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/slotproxy/slotproxy/metrics"
+	"github.com/slotproxy/slotproxy/slotmap"
 )
 
 // nodeStats counts what happens between the proxy and one node. It lives
@@ -165,3 +166,9 @@ func stampSent(batch []*Request) {
 		r.sent = now
 	}
 }
+
+// RetryReasons lists the reasons Retries counts, in a fixed order.
+func RetryReasons() []string { return retryReasons[:] }
+
+// SlotMap returns the slot map the router routes by.
+func (rt *Router) SlotMap() *slotmap.Map { return rt.slots }
