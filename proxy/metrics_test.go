@@ -161,6 +161,7 @@ func TestMetrics(t *testing.T) {
 		"slotproxy_slots_covered":     16384,
 		"slotproxy_masters":           3,
 		"slotproxy_replicas":          0,
+		"slotproxy_ready":             1,
 	} {
 		if got := after[key]; got != want {
 			t.Errorf("%s = %v, want %v", key, got, want)

@@ -14,6 +14,15 @@ func (rt *Router) RegisterMetrics(reg *metrics.Registry) {
 		}
 	}
 	node := func(n *NodeStat) metrics.Label { return metrics.Label{Name: "node", Value: n.Addr} }
+	reg.MustRegister("slotproxy_ready",
+		"1 when the slot table covers all 16384 slots and every master has a working connection (/readyz answers 200), else 0.",
+		metrics.Gauge, func(emit metrics.Emit) {
+			if ok, _ := rt.Ready(); ok {
+				emit(1)
+			} else {
+				emit(0)
+			}
+		})
 	reg.MustRegister("slotproxy_backend_connections",
 		"Connections open to a node: shared (multiplexed) ones, and dedicated ones (transactions, blocking commands, Pub/Sub) in use or idle.",
 		metrics.Gauge, nodes(func(n *NodeStat, emit metrics.Emit) {

@@ -42,7 +42,7 @@ func (m memory) perConnKiB(at rss) float64 {
 // says so) and stable; then once more after each connection has done one
 // PING, which is what a pooled connection that has served once looks like.
 func idleConnTest(ctx context.Context, cfg config, seed, logPath string, mem *memory, logf func(string, ...any)) error {
-	p, err := startProxy(ctx, cfg.proxyBin, seed, logPath)
+	p, err := startProxy(ctx, cfg, seed, logPath)
 	if err != nil {
 		return err
 	}

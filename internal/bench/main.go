@@ -57,6 +57,7 @@ type config struct {
 	idleConns int           // idle client connections for the memory figure
 	out       string        // markdown report file; "" means stdout only
 	timeout   time.Duration // bounds the whole program
+	metrics   bool          // the proxy serves /metrics (and so keeps its per-command counts)
 }
 
 func main() {
@@ -87,6 +88,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.idleConns, "idle-conns", 5000, "idle client connections opened to measure memory per connection (0: skip)")
 	fs.StringVar(&cfg.out, "out", "", "also write the report to this file")
 	fs.DurationVar(&cfg.timeout, "timeout", 15*time.Minute, "give up (and clean up) after this long")
+	fs.BoolVar(&cfg.metrics, "metrics", true, "run the proxy with its admin listener, which keeps per-command counts and latencies; -metrics=false measures it without")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -140,6 +142,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer os.RemoveAll(tmp)
 
 	machine := probeMachine(ctx)
+	machine.metrics = cfg.metrics
 	clk := clockTicks(ctx)
 
 	logf("starting a 3-master cluster")
@@ -181,7 +184,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	proxy, err := startProxy(ctx, cfg.proxyBin, seed, filepath.Join(tmp, "proxy.log"))
+	proxy, err := startProxy(ctx, cfg, seed, filepath.Join(tmp, "proxy.log"))
 	if err != nil {
 		return err
 	}

@@ -234,6 +234,7 @@ type machine struct {
 	redis    string // redis-benchmark --version
 	goVer    string
 	revision string // git HEAD of the working tree, "+dirty" if modified
+	metrics  bool   // the proxy ran with its admin listener (-metrics)
 }
 
 func probeMachine(ctx context.Context) machine {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -27,16 +28,25 @@ type proxyProc struct {
 // startProxy starts bin on free loopback ports in front of seed and waits
 // until a client can use it: PING answers PONG and a SET then GET through it
 // round-trips.
-func startProxy(ctx context.Context, bin, seed, logPath string) (*proxyProc, error) {
+func startProxy(ctx context.Context, cfg config, seed, logPath string) (*proxyProc, error) {
 	return startRetrying(ctx, func() (*proxyProc, error) {
 		ports, err := freePorts(2)
 		if err != nil {
 			return nil, err
 		}
-		c, err := startChild(logPath, bin,
-			"-listen", loopback(ports[0]),
-			"-metrics-listen", loopback(ports[1]),
-			"-seeds", seed)
+		args := []string{"-listen", loopback(ports[0]), "-seeds", seed}
+		if cfg.metrics {
+			args = append(args, "-metrics-listen", loopback(ports[1]))
+		} else {
+			// A configuration without an admin listener: the proxy then
+			// keeps no per-command counts.
+			noMetrics := filepath.Join(filepath.Dir(logPath), "no-metrics.yaml")
+			if err := os.WriteFile(noMetrics, []byte("metrics:\n  listen: \"\"\n"), 0o600); err != nil {
+				return nil, err
+			}
+			args = append(args, "-config", noMetrics)
+		}
+		c, err := startChild(logPath, cfg.proxyBin, args...)
 		if err != nil {
 			return nil, err
 		}

@@ -229,8 +229,12 @@ func (rep report) markdown() string {
 	if rev == "" {
 		rev = "unknown"
 	}
-	p("Machine: %d CPUs (nproc), %s, Linux %s, load average %s at start; %s, %s, slotproxy at %s; %s.",
-		m.cpus, m.model, m.kernel, m.loadavg, m.redis, m.goVer, rev, m.date.Format(time.RFC3339))
+	metrics := "on (/metrics served, commands counted)"
+	if !m.metrics {
+		metrics = "off (no admin listener, no per-command counts)"
+	}
+	p("Machine: %d CPUs (nproc), %s, Linux %s, load average %s at start; %s, %s, slotproxy at %s, metrics %s; %s.",
+		m.cpus, m.model, m.kernel, m.loadavg, m.redis, m.goVer, rev, metrics, m.date.Format(time.RFC3339))
 	p("")
 
 	p("<details><summary>Every measured run</summary>")
