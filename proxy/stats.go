@@ -99,7 +99,7 @@ type stats struct {
 	// Bytes read from and written to clients gone; the sessions count
 	// their own, uncontended, and are summed at scrape time.
 	goneIn, goneOut atomic.Uint64
-	closed        [numClosedReasons]atomic.Uint64
+	closed          [numClosedReasons]atomic.Uint64
 }
 
 func newStats() *stats {
