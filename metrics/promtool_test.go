@@ -12,10 +12,11 @@ import (
 )
 
 // TestPromtoolChecksScrape runs Prometheus' own linter on a whole scrape of
-// NewRegistry served by Serve: the parser Prometheus scrapes with must
-// accept it, and the naming rules (units, _total, HELP) must hold. promtool
-// comes with Debian's prometheus package; without it the test fails, since
-// nothing else here checks the text against Prometheus itself.
+// NewRegistry, with a histogram family added, served by Serve: the parser
+// Prometheus scrapes with must accept it, and the naming rules (units,
+// _total, HELP, histogram buckets) must hold. promtool comes with Debian's
+// prometheus package; without it the test fails, since nothing else here
+// checks the text against Prometheus itself.
 func TestPromtoolChecksScrape(t *testing.T) {
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
@@ -27,7 +28,15 @@ func TestPromtoolChecksScrape(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, Handler(NewRegistry())) }()
+	reg := NewRegistry()
+	h := NewHistogram()
+	for _, d := range []time.Duration{30 * time.Microsecond, 2 * time.Millisecond, 20 * time.Second} {
+		h.Observe(d)
+	}
+	reg.MustRegisterHistogram("test_request_duration_seconds", "Time from a request's arrival to its reply.", func(emit EmitHistogram) {
+		emit(h, Label{"command", "get"})
+	})
+	go func() { done <- Serve(ctx, ln, Handler(reg)) }()
 	defer func() {
 		cancel()
 		select {
@@ -49,6 +58,9 @@ func TestPromtoolChecksScrape(t *testing.T) {
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
+	}
+	if !bytes.Contains(body, []byte("\ntest_request_duration_seconds_bucket{command=\"get\",le=\"+Inf\"} 3\n")) {
+		t.Fatalf("the scrape lacks the histogram:\n%s", body)
 	}
 	client.CloseIdleConnections()
 

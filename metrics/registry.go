@@ -9,8 +9,8 @@ import (
 	"sync/atomic"
 )
 
-// Type is a metric family's type. Only the two that slotproxy's components
-// need exist; each is written the same in both exposition formats.
+// Type is a metric family's type: the two that Register takes. Histograms
+// have their own RegisterHistogram.
 type Type uint8
 
 const (
@@ -19,6 +19,8 @@ const (
 	Counter Type = iota + 1
 	// Gauge is a value that goes up and down.
 	Gauge
+
+	histogramType
 )
 
 func (t Type) String() string {
@@ -27,6 +29,8 @@ func (t Type) String() string {
 		return "counter"
 	case Gauge:
 		return "gauge"
+	case histogramType:
+		return "histogram"
 	}
 	return fmt.Sprintf("Type(%d)", uint8(t))
 }
@@ -56,13 +60,20 @@ type Registry struct {
 	// scrapeMu serialises scrapes, so that a collect function never runs
 	// concurrently with itself and may keep scratch state without locking.
 	scrapeMu sync.Mutex
+	snap     histogramSnapshot // where the scrape holding scrapeMu reads a histogram
 }
 
+// EmitHistogram hands the histogram of one label set of the family being
+// collected to the registry, which reads it at once. It is valid only
+// during the collect call it was passed to.
+type EmitHistogram func(h *Histogram, labels ...Label)
+
 type family struct {
-	name    string // the sample name, with _total for a counter
-	help    string
-	typ     Type
-	collect func(Emit)
+	name      string // the sample name, with _total for a counter; a histogram's samples add suffixes
+	help      string
+	typ       Type
+	collect   func(Emit)          // a counter's or a gauge's
+	histogram func(EmitHistogram) // a histogram's
 }
 
 // NewRegistry returns a registry holding the Go runtime and process
@@ -104,8 +115,38 @@ func (r *Registry) Register(name, help string, typ Type, collect func(Emit)) err
 	if collect == nil {
 		return fmt.Errorf("metrics: %s: nil collect function", name)
 	}
-	f := &family{name: name, help: help, typ: typ, collect: collect}
+	return r.add(&family{name: name, help: help, typ: typ, collect: collect})
+}
 
+// RegisterHistogram adds a histogram family named name, whose histograms
+// collect emits each time the registry is scraped, on the terms of
+// Register. Its samples are name_bucket, name_sum and name_count; name ends
+// in _seconds, since a Histogram records durations in seconds, and must not
+// clash with another family's names or samples. The label name le is the
+// buckets' own: a histogram emitted with it is left out.
+func (r *Registry) RegisterHistogram(name, help string, collect func(EmitHistogram)) error {
+	if !validName(name, false) {
+		return fmt.Errorf("metrics: invalid metric name %q", name)
+	}
+	if !strings.HasSuffix(name, "_seconds") || name == "_seconds" {
+		return fmt.Errorf("metrics: histogram %q: a latency histogram's name ends in _seconds", name)
+	}
+	if collect == nil {
+		return fmt.Errorf("metrics: %s: nil collect function", name)
+	}
+	return r.add(&family{name: name, help: help, typ: histogramType, histogram: collect})
+}
+
+// MustRegisterHistogram is RegisterHistogram for families a program cannot
+// run without, as MustRegister is.
+func (r *Registry) MustRegisterHistogram(name, help string, collect func(EmitHistogram)) {
+	if err := r.RegisterHistogram(name, help, collect); err != nil {
+		panic(err)
+	}
+}
+
+// add inserts f in name order, unless one of its names is taken.
+func (r *Registry) add(f *family) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var old []*family
@@ -113,11 +154,11 @@ func (r *Registry) Register(name, help string, typ Type, collect func(Emit)) err
 		old = *p
 	}
 	for _, g := range old {
-		if g.name == name || g.familyName() == f.familyName() {
-			return fmt.Errorf("metrics: %s: %w with %s", name, errDuplicate, g.name)
+		if f.clashes(g) {
+			return fmt.Errorf("metrics: %s: %w with %s", f.name, errDuplicate, g.name)
 		}
 	}
-	i, _ := slices.BinarySearchFunc(old, name, func(g *family, name string) int { return strings.Compare(g.name, name) })
+	i, _ := slices.BinarySearchFunc(old, f.name, func(g *family, name string) int { return strings.Compare(g.name, name) })
 	fams := slices.Insert(slices.Clone(old), i, f)
 	r.families.Store(&fams)
 	return nil
@@ -141,6 +182,28 @@ func (f *family) familyName() string {
 		return strings.TrimSuffix(f.name, "_total")
 	}
 	return f.name
+}
+
+// clashes reports whether f and g share a family or sample name, which
+// would make a scrape ambiguous: x_total and x (a counter's OpenMetrics
+// family name), or a gauge x_seconds_count and a histogram x_seconds.
+func (f *family) clashes(g *family) bool {
+	for _, a := range f.names() {
+		if slices.Contains(g.names(), a) {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *family) names() []string {
+	switch f.typ {
+	case Counter:
+		return []string{f.name, f.familyName()}
+	case histogramType:
+		return []string{f.name, f.name + "_bucket", f.name + "_sum", f.name + "_count"}
+	}
+	return []string{f.name}
 }
 
 // validName reports whether s is a metric name or, with label set, a label
