@@ -119,7 +119,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 	adminAddr := ""
 	if adminLn != nil {
 		adminAddr = adminLn.Addr().String()
-		go func() { errc <- metrics.Serve(ctx, adminLn, metrics.Handler(metrics.NewRegistry())) }()
+		go func() {
+			errc <- metrics.Serve(ctx, adminLn, metrics.NewAdmin(metrics.NewRegistry(), metrics.AdminOptions{Pprof: cfg.Metrics.Pprof}))
+		}()
 	}
 	go learnCommands(ctx, slots, srv, logger)
 	logger.Info("slotproxy listening", "listen", ln.Addr().String(), "admin", adminAddr,
