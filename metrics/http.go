@@ -185,6 +185,10 @@ func (s *server) shutdown() {
 	<-done
 }
 
+// maxKeptBody is the largest response buffer a connection keeps for its
+// next response.
+const maxKeptBody = 1 << 20
+
 // adminConn is one client connection, served by its own goroutine.
 type adminConn struct {
 	s    *server
@@ -273,6 +277,11 @@ func (c *adminConn) writeResponse(resp response, keepAlive bool) bool {
 	}
 	h = append(h, "\r\n\r\n"...)
 	c.head, c.body = h, resp.body[:0]
+	if cap(c.body) > maxKeptBody {
+		// A goroutine dump of a busy proxy runs to megabytes; the
+		// scrapes that follow on this connection need a fraction of it.
+		c.body = nil
+	}
 
 	bufs := net.Buffers{h}
 	if c.req.method != "HEAD" {
