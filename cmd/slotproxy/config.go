@@ -68,6 +68,8 @@ type CommandsConfig struct {
 
 type MetricsConfig struct {
 	Listen string `yaml:"listen"`
+	// Pprof serves Go profiles under /debug/pprof/ on the admin listener.
+	Pprof bool `yaml:"pprof"`
 }
 
 type RuntimeConfig struct {

@@ -125,7 +125,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 		srv.RegisterMetrics(reg)
 		rt.RegisterMetrics(reg)
 		slots.RegisterMetrics(reg)
-		admin := metrics.NewAdmin(reg, metrics.AdminOptions{Ready: rt.Ready})
+		admin := metrics.NewAdmin(reg, metrics.AdminOptions{Ready: rt.Ready, Pprof: cfg.Metrics.Pprof})
 		go func() { errc <- metrics.Serve(ctx, adminLn, admin) }()
 	}
 	go learnCommands(ctx, slots, srv, logger)
