@@ -56,6 +56,20 @@ type Options struct {
 	Version string
 	// ConfigFile is the configuration file's path, for INFO; "" for none.
 	ConfigFile string
+	// SlowlogThreshold is how long a request must take through the proxy
+	// to be kept for SLOWLOG GET. Zero means 10ms, redis-server's default;
+	// negative keeps none; 1ns keeps every request, as redis-server's
+	// slowlog-log-slower-than 0. SetSlowlogThreshold changes it live.
+	SlowlogThreshold time.Duration
+	// SlowlogMaxLen bounds the entries kept; the oldest gives way. Zero
+	// means 128, redis-server's default.
+	SlowlogMaxLen int
+	// SlowlogBackendFields appends to each SLOWLOG GET entry the request's
+	// argument count, the node that served it and the time spent waiting
+	// for that node. False gives redis-server 7's six fields: go-redis v9
+	// releases older than its Redis 8.10 support read six and leave the
+	// rest on the connection.
+	SlowlogBackendFields bool
 }
 
 func (o *Options) setDefaults() {
@@ -79,6 +93,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.Version == "" {
 		o.Version = "dev"
+	}
+	if o.SlowlogThreshold == 0 {
+		o.SlowlogThreshold = defaultSlowlogThreshold
+	}
+	if o.SlowlogMaxLen <= 0 {
+		o.SlowlogMaxLen = defaultSlowlogMaxLen
 	}
 }
 
@@ -112,6 +132,8 @@ type Server struct {
 	serving   peakGauge // session goroutines running
 
 	pubsub hubRef // the Pub/Sub hub (hub.go)
+
+	slowlog slowLog // SLOWLOG (slowlog.go)
 }
 
 // New returns a Server that routes through rt, with the built-in command
@@ -129,6 +151,7 @@ func New(rt *router.Router, opts Options) *Server {
 		started:   time.Now(),
 	}
 	s.table.Store(Builtin())
+	s.slowlog.init(opts.SlowlogThreshold, opts.SlowlogMaxLen, opts.SlowlogBackendFields)
 	if p, err := newParker(s); err == nil {
 		s.parker = p
 		s.stopSweep = make(chan struct{})
