@@ -97,6 +97,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 		ScriptCacheBytes:  cfg.Commands.ScriptCacheBytes,
 		ConfigFile:        cfg.File,
 		Logger:            logger,
+
+		SlowlogThreshold:     cfg.Slowlog.proxyThreshold(),
+		SlowlogMaxLen:        cfg.Slowlog.MaxLen,
+		SlowlogBackendFields: cfg.Slowlog.BackendFields,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
