@@ -53,6 +53,7 @@ var kinds = map[string]kind{
 	"cluster": kindLocal, "cluster|countkeysinslot": kindSlotArg, "cluster|getkeysinslot": kindSlotArg,
 	"config|set": kindLocal,
 	"scan":       kindLocal, "randomkey": kindLocal, "info": kindLocal, "wait": kindLocal,
+	"slowlog": kindLocal,
 
 	"keys": kindAll, "dbsize": kindAll, "flushall": kindAll, "flushdb": kindAll,
 	"script|load": kindAll, "script|exists": kindAll, "script|flush": kindAll, "script|kill": kindAll,

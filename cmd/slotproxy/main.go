@@ -99,6 +99,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 		Logger:            logger,
 		// Without an admin listener no one reads the command counts.
 		NoStats: cfg.Metrics.Listen == "",
+
+		SlowlogThreshold:     cfg.Slowlog.proxyThreshold(),
+		SlowlogMaxLen:        cfg.Slowlog.MaxLen,
+		SlowlogBackendFields: cfg.Slowlog.BackendFields,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
