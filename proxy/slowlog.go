@@ -96,6 +96,9 @@ func (l *slowLog) setThreshold(d time.Duration) {
 // not "the default": this sets a configured value, not an absent one.
 func (s *Server) SetSlowlogThreshold(d time.Duration) { s.slowlog.setThreshold(d) }
 
+// on reports whether the log keeps anything.
+func (l *slowLog) on() bool { return l.threshold.Load() != slowlogOff }
+
 // slow reports whether a request that took took belongs in the log.
 func (l *slowLog) slow(took time.Duration) bool {
 	return int64(took) >= l.threshold.Load()

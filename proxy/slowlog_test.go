@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/slotproxy/slotproxy/internal/clustertest"
 	"github.com/slotproxy/slotproxy/router"
+	"github.com/slotproxy/slotproxy/slotmap"
 )
 
 // newTestSlowLog is the log a Server makes of these Options fields.
@@ -549,4 +551,52 @@ print(json.dumps({"logs": logs, "len": r.slowlog_len(), "echo": r.echo("in step"
 			t.Errorf("redis-py: newest entry %+v", e)
 		}
 	})
+}
+
+// TestSlowlogRecordsSlowRequests: a request that takes longer than the
+// threshold through a real proxy is in SLOWLOG GET, with its arguments,
+// its client, the master that served it and that master's share of the
+// time; a fast one is not. With the proxy keeping no stats, too.
+func TestSlowlogRecordsSlowRequests(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Masters: 3})
+	for _, noStats := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NoStats=%v", noStats), func(t *testing.T) {
+			p := startProxy(t, c, Options{
+				SlowlogThreshold: 20 * time.Millisecond, SlowlogBackendFields: true, NoStats: noStats,
+			}, router.Options{})
+			ctx := context.Background()
+			cl := p.client(t, "")
+			if err := cl.Do(ctx, "CLIENT", "SETNAME", "slowpoke").Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := cl.Set(ctx, "slow:fast", "v", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			// A busy script: the master takes tens of milliseconds.
+			const busy = "local i = 0 while i < 3000000 do i = i + 1 end return i"
+			if err := cl.Eval(ctx, busy, []string{"slow:key"}).Err(); err != nil {
+				t.Fatal(err)
+			}
+			master := p.Slots.Table().Master(slotmap.Slot([]byte("slow:key")))
+
+			got, err := cl.Do(ctx, "SLOWLOG", "GET").Slice()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 {
+				t.Fatalf("SLOWLOG GET: %d entries, want the script only: %v", len(got), got)
+			}
+			e := got[0].([]any)
+			took, _ := e[2].(int64)
+			args := fmt.Sprint(e[3])
+			node, _ := e[7].(string)
+			wait, _ := e[8].(int64)
+			if took < 20000 || args != "[eval "+busy+" 1 slow:key]" || e[5] != "slowpoke" {
+				t.Errorf("entry %v: took %dµs, args %s, name %v", e, took, args, e[5])
+			}
+			if node != master || wait <= 0 || wait > took {
+				t.Errorf("entry %v: node %q (want %s), backend wait %dµs of %dµs", e, node, master, wait, took)
+			}
+		})
+	}
 }
