@@ -56,6 +56,11 @@ type Options struct {
 	Version string
 	// ConfigFile is the configuration file's path, for INFO; "" for none.
 	ConfigFile string
+	// Deny lists the commands refused with an error that names the
+	// command policy: names as COMMAND reports them, a subcommand as
+	// "config|set", a container for all its subcommands. Nil denies
+	// nothing; DefaultDeny is the configuration's default.
+	Deny []string
 	// NoStats keeps no per-command counts, latencies or byte counts: for
 	// a proxy whose metrics no one reads (no metrics.listen).
 	NoStats bool
@@ -140,6 +145,7 @@ type Server struct {
 
 	stats   *stats  // nil with Options.NoStats
 	slowlog slowLog // SLOWLOG (slowlog.go)
+	policy  policy  // commands.deny (policy.go)
 }
 
 // New returns a Server that routes through rt, with the built-in command
@@ -159,6 +165,7 @@ func New(rt *router.Router, opts Options) *Server {
 	if !opts.NoStats {
 		s.stats = newStats()
 	}
+	s.policy = newPolicy(opts.Deny)
 	s.table.Store(Builtin())
 	s.slowlog.init(opts.SlowlogThreshold, opts.SlowlogMaxLen, opts.SlowlogBackendFields)
 	if p, err := newParker(s); err == nil {
