@@ -23,26 +23,43 @@ import (
 // alert is quiet while all is well, and the alerts meant for it fire when
 // slots lose their master and when a master is killed, then clear.
 func TestMonitoringEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), testBudget)
+	defer cancel()
 	prometheus, promtool := lookTools(t)
-	c := clustertest.New(t, clustertest.Options{Masters: 3, Replicas: 1, NodeTimeout: 2 * time.Second})
-	if err := c.WaitReplicas(t.Context()); err != nil {
+	s := &stack{t: t, ctx: ctx}
+	s.c = clustertest.New(t, clustertest.Options{Masters: 3, Replicas: 1, NodeTimeout: 2 * time.Second})
+	if err := s.c.WaitReplicas(ctx); err != nil {
 		t.Fatal(err)
 	}
-	p := startProxy(t, c)
-	prom := startPrometheus(t, prometheus, p.admin)
-	startLoad(t, p.addr)
+	s.p = startProxy(t, ctx, s.c)
+	s.prom = startPrometheus(t, ctx, prometheus, s.p.admin)
+	startLoad(t, s.p.addr)
 
-	checkHealthy(t, prom)
-	checkScrape(t, p, promtool)
-	checkSlotsNotCovered(t, c, p, prom)
-	checkMasterKilled(t, c, p, prom)
+	s.checkHealthy()
+	s.checkScrape(promtool)
+	s.checkSlotsNotCovered()
+	s.checkMasterKilled()
+}
+
+// testBudget bounds the whole end-to-end test, which takes 20s when all
+// goes well: every wait in it ends by then.
+const testBudget = 2 * time.Minute
+
+// stack is what the end-to-end test runs.
+type stack struct {
+	t    *testing.T
+	ctx  context.Context // ends with testBudget
+	c    *clustertest.Cluster
+	p    *proxyProcess
+	prom *promServer
 }
 
 // checkHealthy waits until Prometheus has seen the load, then runs every
 // query of the dashboard and every alert's expression.
-func checkHealthy(t *testing.T, prom *promServer) {
+func (s *stack) checkHealthy() {
+	t, prom := s.t, s.prom
 	t.Helper()
-	poll(t, 60*time.Second, func() error {
+	s.poll(60*time.Second, func() error {
 		for _, expr := range []string{
 			`up{job="slotproxy"}`,
 			`sum(rate(slotproxy_commands_total{command="get"}[1m])) > 0`,
@@ -73,7 +90,7 @@ func checkHealthy(t *testing.T, prom *promServer) {
 	})
 
 	d := loadDashboard(t)
-	poll(t, 30*time.Second, func() error {
+	s.poll(30*time.Second, func() error {
 		var empty []string
 		for _, q := range d.queries() {
 			res, err := prom.query(q.expr)
@@ -96,7 +113,7 @@ func checkHealthy(t *testing.T, prom *promServer) {
 	// master, which the first scrape asks it to: SlotproxyNotReady may be
 	// pending for a moment, and must then leave ALERTS.
 	rules := alertRules(t)
-	poll(t, 30*time.Second, func() error {
+	s.poll(30*time.Second, func() error {
 		var errs []error
 		for _, r := range rules {
 			res, err := prom.query(r.Expr)
@@ -116,7 +133,8 @@ func checkHealthy(t *testing.T, prom *promServer) {
 
 // checkScrape lints a scrape of /metrics with promtool, and checks that
 // every slotproxy family it holds is on the dashboard and in the README.
-func checkScrape(t *testing.T, p *proxyProcess, promtool string) {
+func (s *stack) checkScrape(promtool string) {
+	t, p := s.t, s.p
 	t.Helper()
 	code, body, err := p.get("/metrics")
 	if err != nil || code != 200 {
@@ -176,10 +194,10 @@ func readmeSection(t *testing.T, heading string) string {
 // an unfinished reshard or a node removed with its slots would leave it:
 // SlotsNotCovered fires and /readyz says why; once the slot is given back
 // both clear.
-func checkSlotsNotCovered(t *testing.T, c *clustertest.Cluster, p *proxyProcess, prom *promServer) {
+func (s *stack) checkSlotsNotCovered() {
+	t, ctx, c, p, prom := s.t, s.ctx, s.c, s.p, s.prom
 	t.Helper()
-	ctx := t.Context()
-	owner := slotOwner(t, c, 0)
+	owner := s.slotOwner(0)
 	// The owner first: the others would otherwise learn the slot back
 	// from its heartbeats.
 	nodes := []string{owner}
@@ -194,7 +212,7 @@ func checkSlotsNotCovered(t *testing.T, c *clustertest.Cluster, p *proxyProcess,
 		}
 	}
 	expr := ruleExpr(t, "SlotsNotCovered")
-	poll(t, 30*time.Second, func() error {
+	s.poll(30*time.Second, func() error {
 		if code, body, err := p.get("/readyz"); err != nil || code != 503 || !strings.Contains(body, "16383 of 16384") {
 			return fmt.Errorf("/readyz with slot 0 unassigned: %d %q %v", code, body, err)
 		}
@@ -213,7 +231,7 @@ func checkSlotsNotCovered(t *testing.T, c *clustertest.Cluster, p *proxyProcess,
 	if err := c.WaitHealthy(ctx); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, 30*time.Second, func() error {
+	s.poll(30*time.Second, func() error {
 		if code, body, err := p.get("/readyz"); err != nil || code != 200 {
 			return fmt.Errorf("/readyz with slot 0 back: %d %q %v", code, body, err)
 		}
@@ -228,26 +246,26 @@ func checkSlotsNotCovered(t *testing.T, c *clustertest.Cluster, p *proxyProcess,
 }
 
 // slotOwner returns the address of the master serving slot.
-func slotOwner(t *testing.T, c *clustertest.Cluster, slot int64) string {
-	t.Helper()
-	slots, err := c.Client(c.Seeds()[0]).ClusterSlots(t.Context()).Result()
+func (s *stack) slotOwner(slot int64) string {
+	s.t.Helper()
+	slots, err := s.c.Client(s.c.Seeds()[0]).ClusterSlots(s.ctx).Result()
 	if err != nil {
-		t.Fatal(err)
+		s.t.Fatal(err)
 	}
-	for _, s := range slots {
-		if int64(s.Start) <= slot && slot <= int64(s.End) && len(s.Nodes) > 0 {
-			return s.Nodes[0].Addr
+	for _, r := range slots {
+		if int64(r.Start) <= slot && slot <= int64(r.End) && len(r.Nodes) > 0 {
+			return r.Nodes[0].Addr
 		}
 	}
-	t.Fatalf("no master serves slot %d: %v", slot, slots)
+	s.t.Fatalf("no master serves slot %d: %v", slot, slots)
 	return ""
 }
 
 // checkMasterKilled kills a master with kill -9 and follows the failover
 // from outside, as an operator would: through Prometheus and /readyz.
-func checkMasterKilled(t *testing.T, c *clustertest.Cluster, p *proxyProcess, prom *promServer) {
+func (s *stack) checkMasterKilled() {
+	t, ctx, c, p, prom := s.t, s.ctx, s.c, s.p, s.prom
 	t.Helper()
-	ctx := t.Context()
 	masters, err := c.MasterAddrs(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -273,7 +291,7 @@ func checkMasterKilled(t *testing.T, c *clustertest.Cluster, p *proxyProcess, pr
 	// The outage lasts a few seconds: every condition is looked at in each
 	// round, and when it was first seen is kept.
 	var notReady, alerted, promoted time.Duration
-	poll(t, 45*time.Second, func() error {
+	s.poll(45*time.Second, func() error {
 		if notReady == 0 {
 			if code, body, err := p.get("/readyz"); err == nil && code == 503 && strings.Contains(body, master.Addr) {
 				notReady = time.Since(killed)
@@ -314,7 +332,7 @@ func checkMasterKilled(t *testing.T, c *clustertest.Cluster, p *proxyProcess, pr
 		t.Fatal(err)
 	}
 
-	poll(t, 30*time.Second, func() error {
+	s.poll(30*time.Second, func() error {
 		if code, body, err := p.get("/readyz"); err != nil || code != 200 {
 			return fmt.Errorf("/readyz after the failover: %d %q %v", code, body, err)
 		}
@@ -391,19 +409,24 @@ func promValue(t *testing.T, prom *promServer, expr string) float64 {
 	return v
 }
 
-// poll calls check every quarter second until it returns nil, and fails t
-// with check's last error after timeout. Each round may run dozens of
-// queries: clustertest.Eventually's 20ms would keep Prometheus busy.
-func poll(t *testing.T, timeout time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
+// poll calls check every quarter second until it returns nil, and fails
+// the test with check's last error after timeout, or sooner when the
+// test's budget runs out. Each round may run dozens of queries:
+// clustertest.Eventually's 20ms would keep Prometheus busy.
+func (s *stack) poll(timeout time.Duration, check func() error) {
+	s.t.Helper()
+	start := time.Now()
+	deadline := start.Add(timeout)
+	if d, ok := s.ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
 	for {
 		err := check()
 		if err == nil {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", timeout, err)
+			s.t.Fatalf("after %v: %v", time.Since(start).Round(time.Millisecond), err)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

@@ -85,10 +85,13 @@ func (c *child) kill() {
 }
 
 // waitUp polls ready until it returns nil, failing at once if the process
-// exits. The error of an exit says whether a port was taken, so that the
-// caller may try other ports.
-func (c *child) waitUp(timeout time.Duration, ready func() error) error {
+// exits and after timeout or when ctx ends. The error of an exit says
+// whether a port was taken, so that the caller may try other ports.
+func (c *child) waitUp(ctx context.Context, timeout time.Duration, ready func() error) error {
 	deadline := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
 	for {
 		if c.exited() {
 			err := fmt.Errorf("%s exited: %s", c.name, c.log.tail(2048))
@@ -161,10 +164,10 @@ func lookTools(t *testing.T) (prometheus, promtool string) {
 }
 
 // buildProxy builds cmd/slotproxy as make build does.
-func buildProxy(t *testing.T) string {
+func buildProxy(t *testing.T, ctx context.Context) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "slotproxy")
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "../../cmd/slotproxy")
+	cmd := exec.CommandContext(ctx, filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "../../cmd/slotproxy")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
@@ -181,9 +184,9 @@ type proxyProcess struct {
 // startProxy runs the slotproxy binary in front of c, refreshing its slot
 // table every second so that the test sees changes soon, and waits until
 // it serves a SET.
-func startProxy(t *testing.T, c *clustertest.Cluster) *proxyProcess {
+func startProxy(t *testing.T, ctx context.Context, c *clustertest.Cluster) *proxyProcess {
 	t.Helper()
-	bin := buildProxy(t)
+	bin := buildProxy(t, ctx)
 	for attempt := 1; ; attempt++ {
 		p := &proxyProcess{addr: freeAddr(t), admin: freeAddr(t)}
 		cfg := filepath.Join(t.TempDir(), "proxy.yaml")
@@ -198,8 +201,8 @@ func startProxy(t *testing.T, c *clustertest.Cluster) *proxyProcess {
 		}
 		p.child = ch
 		rdb := redis.NewClient(&redis.Options{Addr: p.addr, MaxRetries: -1, DisableIdentity: true})
-		err = ch.waitUp(30*time.Second, func() error {
-			return rdb.Set(context.Background(), "monitoring:up", "1", 0).Err()
+		err = ch.waitUp(ctx, 30*time.Second, func() error {
+			return rdb.Set(ctx, "monitoring:up", "1", 0).Err()
 		})
 		rdb.Close()
 		if err == nil {
@@ -302,7 +305,7 @@ type promServer struct {
 // startPrometheus runs Prometheus with the example configuration aimed at
 // the proxy's admin listener, its data in a temporary directory, and
 // waits until it is ready.
-func startPrometheus(t *testing.T, bin, admin string) *promServer {
+func startPrometheus(t *testing.T, ctx context.Context, bin, admin string) *promServer {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "prometheus.yml")
@@ -324,7 +327,7 @@ func startPrometheus(t *testing.T, bin, admin string) *promServer {
 			t.Fatal(err)
 		}
 		p := &promServer{child: ch, url: "http://" + listen}
-		err = ch.waitUp(60*time.Second, func() error {
+		err = ch.waitUp(ctx, 30*time.Second, func() error {
 			code, body, err := httpGet(p.url + "/-/ready")
 			if err == nil && code != 200 {
 				err = fmt.Errorf("/-/ready: %d %s", code, body)
