@@ -78,7 +78,7 @@ func TestNativeSlotBounds(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 100000 {
-		check(time.Duration(math.Exp2(rng.Float64()*30 - 22) * 1e9))
+		check(time.Duration(math.Exp2(rng.Float64()*30-22) * 1e9))
 	}
 }
 

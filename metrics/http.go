@@ -21,6 +21,7 @@ import (
 // tests can shorten them.
 type server struct {
 	admin *Admin
+	ctx   context.Context // serve's: ends when the server is to shut down
 
 	headerTimeout time.Duration // from a request's first byte to its last; on a new connection, from accept
 	idleTimeout   time.Duration // between requests on a kept-alive connection
@@ -56,6 +57,7 @@ func newServer(a *Admin) *server {
 // serve accepts connections on ln until ctx ends or ln fails, then shuts
 // the connections down; see Serve.
 func (s *server) serve(ctx context.Context, ln net.Listener) error {
+	s.ctx = ctx
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	var backoff time.Duration
@@ -183,6 +185,10 @@ func (s *server) shutdown() {
 	<-done
 }
 
+// maxKeptBody is the largest response buffer a connection keeps for its
+// next response.
+const maxKeptBody = 1 << 20
+
 // adminConn is one client connection, served by its own goroutine.
 type adminConn struct {
 	s    *server
@@ -227,7 +233,9 @@ func (c *adminConn) serve() {
 			}
 			resp = errorResponse(perr.status, c.body[:0])
 		} else {
-			resp = s.admin.respond(&c.req, c.body[:0])
+			// Most responses take microseconds; a CPU profile takes the
+			// seconds it was asked for. The write deadline is set after.
+			resp = s.admin.respond(s.ctx, &c.req, c.body[:0])
 			keepAlive = c.req.keepAlive && !s.isClosing()
 		}
 		if !c.writeResponse(resp, keepAlive) {
@@ -269,6 +277,11 @@ func (c *adminConn) writeResponse(resp response, keepAlive bool) bool {
 	}
 	h = append(h, "\r\n\r\n"...)
 	c.head, c.body = h, resp.body[:0]
+	if cap(c.body) > maxKeptBody {
+		// A goroutine dump of a busy proxy runs to megabytes; the
+		// scrapes that follow on this connection need a fraction of it.
+		c.body = nil
+	}
 
 	bufs := net.Buffers{h}
 	if c.req.method != "HEAD" {
@@ -297,6 +310,7 @@ func (c *adminConn) lingerClose() {
 type request struct {
 	method    string
 	path      string // the target's path, without the query
+	query     string // what followed the path's ?, not decoded
 	http11    bool   // HTTP/1.1 or a later 1.x, rather than HTTP/1.0
 	keepAlive bool   // the connection may serve another request after this one
 	accept    string // the Accept header's values, joined by commas
@@ -451,7 +465,7 @@ func (r *request) parseRequestLine(line string) error {
 	if target != "*" && target[0] != '/' {
 		return &protocolError{400}
 	}
-	r.path, _, _ = strings.Cut(target, "?")
+	r.path, r.query, _ = strings.Cut(target, "?")
 	return nil
 }
 
@@ -494,14 +508,20 @@ func statusText(status int) string {
 		return "Not Found"
 	case 405:
 		return "Method Not Allowed"
+	case 409:
+		return "Conflict"
 	case 413:
 		return "Content Too Large"
 	case 414:
 		return "URI Too Long"
 	case 431:
 		return "Request Header Fields Too Large"
+	case 500:
+		return "Internal Server Error"
 	case 501:
 		return "Not Implemented"
+	case 503:
+		return "Service Unavailable"
 	case 505:
 		return "HTTP Version Not Supported"
 	}

@@ -32,11 +32,17 @@ func startAdmin(t *testing.T, reg *Registry, tune func(*server)) admin {
 	if reg == nil {
 		reg = NewRegistry()
 	}
+	return serveAdmin(t, Handler(reg), tune)
+}
+
+// serveAdmin is startAdmin for endpoints with options.
+func serveAdmin(t *testing.T, h *Admin, tune func(*server)) admin {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newServer(Handler(reg))
+	s := newServer(h)
 	if tune != nil {
 		tune(s)
 	}
@@ -179,13 +185,13 @@ func TestAdminWithHTTPClient(t *testing.T) {
 		t.Errorf("HEAD /healthz: %d, Content-Length %d, body %q", resp.StatusCode, resp.ContentLength, body)
 	}
 
-	for _, path := range []string{"/", "/metrics/", "/healthz/x", "/METRICS", "/readyz"} {
+	for _, path := range []string{"/", "/metrics/", "/healthz/x", "/METRICS", "/readyz/", "/debug/pprof/", "/debug/pprof/heap"} {
 		if resp, body := do("GET", path, ""); resp.StatusCode != 404 || body != "404 Not Found\n" {
 			t.Errorf("GET %s: %d %q, want 404", path, resp.StatusCode, body)
 		}
 	}
 	for _, method := range []string{"POST", "PUT", "DELETE", "OPTIONS", "PATCH"} {
-		for _, path := range []string{"/metrics", "/healthz"} {
+		for _, path := range []string{"/metrics", "/healthz", "/readyz"} {
 			resp, _ := do(method, path, "")
 			if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, HEAD" {
 				t.Errorf("%s %s: %d, Allow %q; want 405 with Allow: GET, HEAD", method, path, resp.StatusCode, resp.Header.Get("Allow"))
@@ -194,31 +200,44 @@ func TestAdminWithHTTPClient(t *testing.T) {
 	}
 }
 
-func TestWantsOpenMetrics(t *testing.T) {
+func TestNegotiate(t *testing.T) {
+	const (
+		text  = formatText
+		om    = formatOpenMetrics
+		proto = formatProtobuf
+	)
 	for _, tt := range []struct {
 		accept string
-		want   bool
+		want   format
 	}{
-		{"", false},
-		{"*/*", false},
-		{"text/plain", false},
-		{"application/openmetrics-text", true},
-		{"Application/OpenMetrics-Text; Version=1.0.0", true},
-		{`application/openmetrics-text; version="1.0.0"; charset=utf-8`, true},
-		{"application/openmetrics-text;version=0.0.1", false},
-		{"application/openmetrics-text;version=2.0.0", false},
-		{"application/openmetrics-text;q=0", false},
-		{"application/openmetrics-text;q=0.5,text/plain;version=0.0.4", false},
-		{"text/plain;version=0.0.4;q=0.5,application/openmetrics-text;q=0.6", true},
-		{"text/plain;q=0.5,application/openmetrics-text;q=0.5", false}, // first wins a tie
-		{"application/openmetrics-text;q=0.5,*/*;q=0.5", true},
-		{"text/plain;version=9.9,application/openmetrics-text;q=0.1", true},
-		{"application/json", false},
+		{"", text},
+		{"*/*", text},
+		{"text/plain", text},
+		{"application/openmetrics-text", om},
+		{"Application/OpenMetrics-Text; Version=1.0.0", om},
+		{`application/openmetrics-text; version="1.0.0"; charset=utf-8`, om},
+		{"application/openmetrics-text;version=0.0.1", text},
+		{"application/openmetrics-text;version=2.0.0", text},
+		{"application/openmetrics-text;q=0", text},
+		{"application/openmetrics-text;q=0.5,text/plain;version=0.0.4", text},
+		{"text/plain;version=0.0.4;q=0.5,application/openmetrics-text;q=0.6", om},
+		{"text/plain;q=0.5,application/openmetrics-text;q=0.5", text}, // first wins a tie
+		{"application/openmetrics-text;q=0.5,*/*;q=0.5", om},
+		{"text/plain;version=9.9,application/openmetrics-text;q=0.1", om},
+		{"application/json", text},
 		// Prometheus 3's default, which asks for escaping it need not get.
-		{"application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1", true},
+		{"application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1", om},
+		// Prometheus 2.42 with --enable-feature=native-histograms.
+		{"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1", proto},
+		{`Application/Vnd.Google.Protobuf; proto="io.prometheus.client.MetricFamily"; encoding=delimited`, proto},
+		// Only the delimited binary stream of MetricFamily messages.
+		{"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text", text},
+		{"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=compact-text,application/openmetrics-text;q=0.1", om},
+		{"application/vnd.google.protobuf;encoding=delimited", text},
+		{"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5,application/openmetrics-text;q=0.6", om},
 	} {
-		if got := wantsOpenMetrics(tt.accept); got != tt.want {
-			t.Errorf("wantsOpenMetrics(%q) = %v, want %v", tt.accept, got, tt.want)
+		if got := negotiate(tt.accept); got != tt.want {
+			t.Errorf("negotiate(%q) = %v, want %v", tt.accept, got, tt.want)
 		}
 	}
 }

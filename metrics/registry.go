@@ -20,6 +20,7 @@ const (
 	// Gauge is a value that goes up and down.
 	Gauge
 
+	// histogramType is the type of RegisterHistogram's families.
 	histogramType
 )
 

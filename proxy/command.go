@@ -87,6 +87,7 @@ type Command struct {
 	fan       fanOp       // how it is split across slots (fanout.go)
 	resend    resendKind  // whether a write may be sent twice (resend.go)
 	id        uint16      // its top-level name's number, for the command counters (stats.go)
+	policyID  uint16      // its full name's number, for the command policy (policy.go)
 	family    uint8       // what its latency is counted with (stats.go)
 }
 
@@ -299,6 +300,7 @@ func parseCommand(v resp.Value, top bool) (*Command, error) {
 		c.Flags |= cmdFlagNames[strings.ToLower(f.String())]
 	}
 	c.id = commandID(c.Name)
+	c.policyID = policyID(c.Name)
 	if len(a) >= 7 {
 		var cats []string
 		for _, cat := range a[6].Array() {

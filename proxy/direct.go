@@ -36,9 +36,8 @@ func (b *batch) writeDirect(reply []byte) {
 	s := b.owner
 	b.directErr = s.writeNow(reply)
 	s.directReplies.Add(1)
-	if st := s.srv.stats; st != nil {
-		e := &b.entries[0]
-		st.done(s, e.cmd, reply, e.req, time.Since(b.began))
+	if b.timed {
+		s.account(&b.entries[0], reply, time.Since(b.began))
 	}
 	// The command's bytes were written to the master before its reply
 	// came, so the buffer they were read into is free.

@@ -53,6 +53,7 @@ var kinds = map[string]kind{
 	"cluster": kindLocal, "cluster|countkeysinslot": kindSlotArg, "cluster|getkeysinslot": kindSlotArg,
 	"config|set": kindLocal,
 	"scan":       kindLocal, "randomkey": kindLocal, "info": kindLocal, "wait": kindLocal,
+	"slowlog": kindLocal,
 
 	"keys": kindAll, "dbsize": kindAll, "flushall": kindAll, "flushdb": kindAll,
 	"script|load": kindAll, "script|exists": kindAll, "script|flush": kindAll, "script|kill": kindAll,
@@ -179,6 +180,7 @@ func (s *session) handle(args [][]byte, raw []byte) {
 		s.reject(unknownCommand(args))
 		return
 	}
+	top := cmd
 	if cmd.Sub != nil && len(args) >= 2 {
 		sub := cmd.Subcommand(args[1])
 		if sub == nil {
@@ -195,6 +197,10 @@ func (s *session) handle(args [][]byte, raw []byte) {
 	}
 	if !s.authed && cmd.Flags&CmdNoAuth == 0 {
 		s.rejectCmd(cmd, msgNoAuth)
+		return
+	}
+	if s.srv.policy.denies(top, cmd) {
+		s.rejectCmd(cmd, deniedError(cmd))
 		return
 	}
 	if s.held != nil && s.answerHeld(cmd, args, raw) {

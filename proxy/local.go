@@ -55,6 +55,8 @@ func (s *session) answerLocal(cmd *Command, args [][]byte) {
 		s.local = appendBulkString(s.local, "master")
 		s.local = appendInt(s.local, 0)
 		s.local = appendArrayHeader(s.local, 0)
+	case "slowlog|get", "slowlog|len", "slowlog|reset", "slowlog|help":
+		s.local = s.slowlogCommand(cmd, args)
 	default:
 		s.local = s.answerSub(cmd, args)
 	}

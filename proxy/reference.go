@@ -69,6 +69,9 @@ var referenceNotes = map[string]string{
 	"function|kill":   "OK when a master stopped a function",
 	"client|tracking": "OFF answers OK: tracking is off",
 	"client|unblock":  "the proxy's own clients, unblocked on their master",
+	"slowlog|get":     "the proxy's own slow log: requests that took slowlog.threshold or more through it; a node's own is read on the node",
+	"slowlog|len":     "the proxy's own slow log",
+	"slowlog|reset":   "the proxy's own slow log",
 
 	"multi":   "the proxy queues the commands; EXEC sends MULTI, them and EXEC in one write on a dedicated connection to the master of their slot; all keys in one slot",
 	"exec":    "the queued transaction, on a dedicated connection",

@@ -56,9 +56,28 @@ type Options struct {
 	Version string
 	// ConfigFile is the configuration file's path, for INFO; "" for none.
 	ConfigFile string
+	// Deny lists the commands refused with an error that names the
+	// command policy: names as COMMAND reports them, a subcommand as
+	// "config|set", a container for all its subcommands. Nil denies
+	// nothing; DefaultDeny is the configuration's default.
+	Deny []string
 	// NoStats keeps no per-command counts, latencies or byte counts: for
 	// a proxy whose metrics no one reads (no metrics.listen).
 	NoStats bool
+	// SlowlogThreshold is how long a request must take through the proxy
+	// to be kept for SLOWLOG GET. Zero means 10ms, redis-server's default;
+	// negative keeps none; 1ns keeps every request, as redis-server's
+	// slowlog-log-slower-than 0. SetSlowlogThreshold changes it live.
+	SlowlogThreshold time.Duration
+	// SlowlogMaxLen bounds the entries kept; the oldest gives way. Zero
+	// means 128, redis-server's default.
+	SlowlogMaxLen int
+	// SlowlogBackendFields appends to each SLOWLOG GET entry the request's
+	// argument count, the node that served it and the time spent waiting
+	// for that node. False gives redis-server 7's six fields: go-redis v9
+	// releases older than its Redis 8.10 support read six and leave the
+	// rest on the connection.
+	SlowlogBackendFields bool
 }
 
 func (o *Options) setDefaults() {
@@ -82,6 +101,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.Version == "" {
 		o.Version = "dev"
+	}
+	if o.SlowlogThreshold == 0 {
+		o.SlowlogThreshold = defaultSlowlogThreshold
+	}
+	if o.SlowlogMaxLen <= 0 {
+		o.SlowlogMaxLen = defaultSlowlogMaxLen
 	}
 }
 
@@ -118,7 +143,9 @@ type Server struct {
 
 	pubsub hubRef // the Pub/Sub hub (hub.go)
 
-	stats *stats // nil with Options.NoStats
+	stats   *stats  // nil with Options.NoStats
+	slowlog slowLog // SLOWLOG (slowlog.go)
+	policy  policy  // commands.deny (policy.go)
 }
 
 // New returns a Server that routes through rt, with the built-in command
@@ -138,7 +165,9 @@ func New(rt *router.Router, opts Options) *Server {
 	if !opts.NoStats {
 		s.stats = newStats()
 	}
+	s.policy = newPolicy(opts.Deny)
 	s.table.Store(Builtin())
+	s.slowlog.init(opts.SlowlogThreshold, opts.SlowlogMaxLen, opts.SlowlogBackendFields)
 	if p, err := newParker(s); err == nil {
 		s.parker = p
 		s.stopSweep = make(chan struct{})

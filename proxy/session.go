@@ -166,9 +166,10 @@ type batch struct {
 	spent     []byte
 	directErr error
 
-	// began is when the batch's commands were read, for their latency;
-	// cmdNow the command being handled, for its entry's count (stats.go).
-	// Neither is kept when the server keeps no stats.
+	// timed says the batch is measured, for the stats or the slow log:
+	// began is then when its commands were read, and cmdNow the command
+	// being handled, for its entry (stats.go).
+	timed  bool
 	began  time.Time
 	cmdNow *Command
 }
@@ -403,8 +404,8 @@ func (s *session) answerBatch() (int, error) {
 	handled := 0
 	s.table = s.srv.router.Table()
 	s.pending.Store(1)
-	st := s.srv.stats
-	if st != nil {
+	s.timed = s.srv.stats != nil || s.srv.slowlog.on()
+	if s.timed {
 		s.began = time.Now()
 	}
 	for len(s.entries) < maxBatch && !s.quit && !s.cut {
@@ -426,7 +427,7 @@ func (s *session) answerBatch() (int, error) {
 			if prev|s.replyMode != replyOn || s.replyCmd {
 				s.muteReplies(n, prev)
 			}
-			if st != nil {
+			if s.timed {
 				for i := n; i < len(s.entries); i++ {
 					s.entries[i].cmd = s.cmdNow
 				}
@@ -492,9 +493,8 @@ func (s *session) appendReplies() {
 	if s.wbuf == nil {
 		s.wbuf = getBuffer()[:0]
 	}
-	st := s.srv.stats
 	var took time.Duration
-	if st != nil {
+	if s.timed {
 		took = time.Since(s.began)
 	}
 	for i := s.written; i < len(s.entries); i++ {
@@ -511,12 +511,12 @@ func (s *session) appendReplies() {
 		default:
 			s.wbuf = append(s.wbuf, s.local[e.off:e.end]...)
 		}
-		if st != nil {
+		if s.timed {
 			reply := s.wbuf[off:]
 			if e.mute && e.req != nil {
 				reply = e.req.Reply
 			}
-			st.done(s, e.cmd, reply, e.req, took)
+			s.account(e, reply, took)
 		}
 	}
 	s.written = len(s.entries)

@@ -168,3 +168,43 @@ func (st *stats) results() (sum [numResults]uint64) {
 	}
 	return sum
 }
+
+// account counts a command of the batch answered with reply, took after
+// the batch was read, and keeps it in the slow log if it was slow.
+func (s *session) account(e *entry, reply []byte, took time.Duration) {
+	if st := s.srv.stats; st != nil {
+		st.done(s, e.cmd, reply, e.req, took)
+	}
+	if s.srv.slowlog.slow(took) {
+		s.recordSlow(e, took)
+	}
+}
+
+// recordSlow adds an entry to the slow log. A command routed to one master
+// is shown with its arguments, its node and the time its node took; one
+// the proxy answered itself or split across masters by its name only.
+//
+//go:noinline
+func (s *session) recordSlow(e *entry, took time.Duration) {
+	var args [][]byte
+	var node string
+	var wait time.Duration
+	if r := e.req; r != nil {
+		node, wait = r.Served()
+		if r.Raw != nil {
+			var parsed request
+			var inline []byte
+			if n, err := parseRequest(r.Raw, &parsed, &inline); err == nil && n > 0 {
+				args = parsed.args
+			}
+		}
+	}
+	if args == nil && e.cmd != nil {
+		name, _, _ := strings.Cut(e.cmd.Name, "|")
+		args = [][]byte{[]byte(name)}
+	}
+	if args == nil {
+		return
+	}
+	s.srv.slowlog.record(args, took, wait, node, s)
+}

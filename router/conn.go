@@ -320,6 +320,7 @@ func (c *conn) deliver(reply []byte, now int64) error {
 	if reply[0] == '-' && c.p.rt.redirect(r, reply, c.p.addr, st) {
 		return nil
 	}
+	r.node, r.answered = c.p.addr, now
 	r.answer(reply)
 	return nil
 }

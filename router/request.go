@@ -76,6 +76,18 @@ type Request struct {
 	attempts  int            // sends that failed before a reply
 	deadline  time.Time      // when TRYAGAIN/CLUSTERDOWN/unreachable retries stop
 	sent      int64          // unix ns of its latest write to a node, for the node's latency
+	answered  int64          // unix ns when its reply was read
+	node      string         // the node whose reply it got
+}
+
+// Served returns the node whose reply the request got and how long after
+// its (last) write that reply came; "" and 0 for a reply of the proxy's
+// own (an error, a failure).
+func (r *Request) Served() (node string, wait time.Duration) {
+	if r.node == "" {
+		return "", 0
+	}
+	return r.node, time.Duration(r.answered - r.sent)
 }
 
 // Redirected reports whether the request followed a MOVED or ASK.
@@ -91,6 +103,7 @@ func (r *Request) reset() {
 	r.pre = nil
 	r.redirects = 0
 	r.attempts = 0
+	r.node = ""
 	r.deadline = time.Time{}
 }
 

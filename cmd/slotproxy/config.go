@@ -22,6 +22,7 @@ type Config struct {
 	Backend  BackendConfig  `yaml:"backend"`
 	Clients  ClientsConfig  `yaml:"clients"`
 	Commands CommandsConfig `yaml:"commands"`
+	Slowlog  SlowlogConfig  `yaml:"slowlog"`
 	Metrics  MetricsConfig  `yaml:"metrics"`
 	Log      LogConfig      `yaml:"log"`
 	Runtime  RuntimeConfig  `yaml:"runtime"`
@@ -66,8 +67,29 @@ type CommandsConfig struct {
 	ScriptCacheBytes int    `yaml:"script_cache_bytes"`
 }
 
+// SlowlogConfig is the proxy's own slow log (SLOWLOG GET).
+type SlowlogConfig struct {
+	// Threshold: a request that takes at least this long through the
+	// proxy is kept; 0 keeps every request, a negative one none, as
+	// redis-server's slowlog-log-slower-than.
+	Threshold     time.Duration `yaml:"threshold"`
+	MaxLen        int           `yaml:"max_len"`
+	BackendFields bool          `yaml:"backend_fields"`
+}
+
+// proxyThreshold is Threshold as proxy.Options takes it, where zero means
+// the default: every request takes at least a nanosecond.
+func (s SlowlogConfig) proxyThreshold() time.Duration {
+	if s.Threshold == 0 {
+		return time.Nanosecond
+	}
+	return s.Threshold
+}
+
 type MetricsConfig struct {
 	Listen string `yaml:"listen"`
+	// Pprof serves Go profiles under /debug/pprof/ on the admin listener.
+	Pprof bool `yaml:"pprof"`
 }
 
 type RuntimeConfig struct {
@@ -97,6 +119,7 @@ func defaultConfig() Config {
 		},
 		Clients:  ClientsConfig{MaxClients: 10000, MaxOutputBytes: 128 << 20},
 		Commands: CommandsConfig{ConfigSet: "refuse", ScriptCacheBytes: 16 << 20},
+		Slowlog:  SlowlogConfig{Threshold: 10 * time.Millisecond, MaxLen: 128},
 		Metrics:  MetricsConfig{Listen: ":9121"},
 		Log:      LogConfig{Level: "info", Format: "text"},
 		Runtime:  RuntimeConfig{GOMAXPROCS: 1},
@@ -180,6 +203,9 @@ func (c *Config) check() error {
 	}
 	if c.Commands.ScriptCacheBytes < 0 {
 		return fmt.Errorf("commands.script_cache_bytes: must be 0 or more, got %d", c.Commands.ScriptCacheBytes)
+	}
+	if c.Slowlog.MaxLen < 1 {
+		return fmt.Errorf("slowlog.max_len: must be at least 1 (a negative slowlog.threshold keeps nothing), got %d", c.Slowlog.MaxLen)
 	}
 	if c.Metrics.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {

@@ -88,6 +88,10 @@ clients:
 commands:
   config_set: all-nodes
   script_cache_bytes: 1024
+slowlog:
+  threshold: 0s
+  max_len: 1000
+  backend_fields: true
 metrics:
   listen: ""
 log:
@@ -110,6 +114,7 @@ shutdown_grace: 2500ms
 				MaxDedicatedPerNode: 32, DedicatedWait: 1500 * time.Millisecond},
 			Clients:  ClientsConfig{Password: "client-secret", MaxClients: 50, MaxOutputBytes: 2 << 20, IdleTimeout: 5 * time.Minute},
 			Commands: CommandsConfig{ConfigSet: "all-nodes", ScriptCacheBytes: 1024},
+			Slowlog:  SlowlogConfig{Threshold: 0, MaxLen: 1000, BackendFields: true},
 			Metrics:  MetricsConfig{Listen: ""},
 			Log:      LogConfig{Level: "debug", Format: "json"},
 			Runtime:  RuntimeConfig{GOMAXPROCS: 4},
@@ -191,6 +196,10 @@ func TestConfigCheck(t *testing.T) {
 		{"config_set misspelt", "commands.config_set", func(c *Config) { c.Commands.ConfigSet = "all" }},
 		{"config_set to every node", "", func(c *Config) { c.Commands.ConfigSet = "all-nodes" }},
 		{"negative script cache", "commands.script_cache_bytes", func(c *Config) { c.Commands.ScriptCacheBytes = -1 }},
+		{"slow log of no entries", "slowlog.max_len", func(c *Config) { c.Slowlog.MaxLen = 0 }},
+		{"slow log of one entry", "", func(c *Config) { c.Slowlog.MaxLen = 1 }},
+		{"slow log off", "", func(c *Config) { c.Slowlog.Threshold = -time.Millisecond }},
+		{"slow log of every request", "", func(c *Config) { c.Slowlog.Threshold = 0 }},
 		{"negative shutdown grace", "shutdown_grace", func(c *Config) { c.ShutdownGrace = -time.Second }},
 		{"no shutdown grace", "", func(c *Config) { c.ShutdownGrace = 0 }},
 	}
@@ -215,6 +224,24 @@ func TestConfigCheck(t *testing.T) {
 	if _, err := parseArgs([]string{"-config", path}, io.Discard); err == nil ||
 		!strings.Contains(err.Error(), "backend.connections_per_node") {
 		t.Errorf("parseArgs: %v; want an error naming backend.connections_per_node", err)
+	}
+}
+
+// TestSlowlogThresholdToOptions: the key's 0 (every request) must not
+// reach proxy.Options as its zero, which means the default.
+func TestSlowlogThresholdToOptions(t *testing.T) {
+	for _, tt := range []struct{ yaml, want time.Duration }{
+		{0, time.Nanosecond},
+		{10 * time.Millisecond, 10 * time.Millisecond},
+		{-time.Millisecond, -time.Millisecond},
+	} {
+		if got := (SlowlogConfig{Threshold: tt.yaml}).proxyThreshold(); got != tt.want {
+			t.Errorf("slowlog.threshold %v: proxy.Options gets %v, want %v", tt.yaml, got, tt.want)
+		}
+	}
+	cfg, err := loadConfig(cfgFile(t, "slowlog:\n  threshold: -1ms\n"))
+	if err != nil || cfg.Slowlog.Threshold != -time.Millisecond {
+		t.Errorf("threshold: -1ms loads as %v, %v", cfg.Slowlog.Threshold, err)
 	}
 }
 

@@ -99,6 +99,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 		Logger:            logger,
 		// Without an admin listener no one reads the command counts.
 		NoStats: cfg.Metrics.Listen == "",
+
+		SlowlogThreshold:     cfg.Slowlog.proxyThreshold(),
+		SlowlogMaxLen:        cfg.Slowlog.MaxLen,
+		SlowlogBackendFields: cfg.Slowlog.BackendFields,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -125,7 +129,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 		srv.RegisterMetrics(reg)
 		rt.RegisterMetrics(reg)
 		slots.RegisterMetrics(reg)
-		admin := metrics.NewAdmin(reg, metrics.AdminOptions{Ready: rt.Ready})
+		admin := metrics.NewAdmin(reg, metrics.AdminOptions{Ready: rt.Ready, Pprof: cfg.Metrics.Pprof})
 		go func() { errc <- metrics.Serve(ctx, adminLn, admin) }()
 	}
 	go learnCommands(ctx, slots, srv, logger)
