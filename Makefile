@@ -2,17 +2,18 @@
 
 GO ?= go
 
-.PHONY: build test demo bench bench-go chaos fuzz lint clean ensure-redis ensure-clients
+.PHONY: build test demo bench bench-go chaos fuzz lint clean ensure-redis ensure-clients ensure-prometheus
 
 # Static, without cgo, as the Dockerfile builds it: a cgo build also maps
 # libc and the dynamic loader, 1.3 MiB more resident memory.
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/slotproxy ./cmd/slotproxy
 
-# Tests start real redis-server processes (internal/clustertest) and run
-# real client libraries against the proxy (proxy/clients_test.go); then
+# Tests start real redis-server processes (internal/clustertest), run
+# real client libraries against the proxy (proxy/clients_test.go) and a
+# real Prometheus against the slotproxy binary (examples/monitoring); then
 # every fuzz target runs for a few seconds.
-test: ensure-redis ensure-clients
+test: ensure-redis ensure-clients ensure-prometheus
 	$(GO) test -race -count=1 -timeout 15m ./...
 	FUZZTIME=3s scripts/fuzz.sh
 
@@ -67,3 +68,7 @@ ensure-redis:
 # proxy/clients_test.go runs; installed when root with apt-get and npm.
 ensure-clients:
 	scripts/ensure-clients.sh
+
+# prometheus and promtool on PATH, installed with apt-get when root.
+ensure-prometheus:
+	scripts/ensure-prometheus.sh
