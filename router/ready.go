@@ -24,10 +24,9 @@ func (rt *Router) Ready() (ok bool, reason string) {
 		if p.established() {
 			continue
 		}
+		reason = "no working connection to master " + addr
 		if err := p.lastDialError(); err != nil {
-			reason = fmt.Sprintf("no connection to master %s: %v", addr, err)
-		} else {
-			reason = "no connection to master " + addr + " yet"
+			reason += fmt.Sprintf(" (last dial: %v)", err)
 		}
 		rt.Do(&Request{Raw: pingCmd, Slot: NoSlot, Node: addr, ReadOnly: true, Done: discard{}}, nil)
 		return false, reason
