@@ -306,7 +306,7 @@ func parseCommand(v resp.Value, top bool) (*Command, error) {
 		for _, cat := range a[6].Array() {
 			cats = append(cats, cat.String())
 		}
-		c.family = familyOf(cats)
+		c.family = familyOfCommand(c, cats)
 	}
 
 	if len(a) >= 9 {

@@ -62,13 +62,26 @@ const (
 var resultNames = [numResults]string{"ok", "error", "redirected", "retried"}
 
 // Latency is kept per command family, from the command's ACL categories:
-// the first of these a command has names its family.
+// the first of these a command has names its family. Commands that may
+// block (BLPOP, XREAD, WAIT, ...) are a family of their own, "blocking",
+// whose latency is mostly the wait the client asked for.
 var families = []string{
-	"string", "hash", "list", "set", "sortedset", "stream", "bitmap", "hyperloglog", "geo",
+	"blocking", "string", "hash", "list", "set", "sortedset", "stream", "bitmap", "hyperloglog", "geo",
 	"pubsub", "scripting", "transaction", "keyspace", "connection", "server",
 }
 
-const familyOther = 0 // families are numbered from 1 in the order above
+const (
+	familyOther    = 0 // families are numbered from 1 in the order above
+	familyBlocking = 1
+)
+
+// familyOfCommand is familyOf for a command, the blocking ones first.
+func familyOfCommand(c *Command, categories []string) uint8 {
+	if c.Flags&CmdBlocking != 0 || c.Name == "wait" || c.Name == "waitaof" {
+		return familyBlocking
+	}
+	return familyOf(categories)
+}
 
 func familyOf(categories []string) uint8 {
 	for i, f := range families {
