@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/slotproxy/slotproxy/internal/oplog"
 	"github.com/slotproxy/slotproxy/slotmap"
 )
 
@@ -94,6 +95,7 @@ type Router struct {
 	leases map[string]*leasePool
 
 	retries retries
+	logs    *oplog.Limiter // node events, so that a dead node cannot flood the log
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -142,6 +144,7 @@ func New(slots *slotmap.Map, opts Options) *Router {
 		pools:   make(map[poolKey]*pool),
 		leases:  make(map[string]*leasePool),
 		retries: retries{queues: make(map[uint32]*retryQueue)},
+		logs:    oplog.NewLimiter(logEvery, 1),
 		stop:    cancel,
 		done:    make(chan struct{}),
 	}

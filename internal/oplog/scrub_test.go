@@ -8,7 +8,10 @@ func TestScrub(t *testing.T) {
 		secrets  []string
 	}{
 		{"WRONGPASS invalid username-password pair or user is disabled.", "WRONGPASS invalid username-password pair or user is disabled.", nil},
-		{"ERR unknown command 'AUTH', with args beginning with: 'hunter2' ", "ERR unknown command '…', with args beginning with: '…' ", nil},
+		// Redis 7 with AUTH renamed away, and HELLO before Redis 6.
+		{"ERR unknown command 'AUTH', with args beginning with: 'app' 'hunter2' ", "ERR unknown command '…', with args beginning with: '…' '…' ", nil},
+		{"ERR unknown command 'HELLO', with args beginning with: '3' 'AUTH' 'default' 'hunter2' ", "ERR unknown command '…', with args beginning with: '…' '…' '…' '…' ", nil},
+		// Redis 6.0 quoted with backquotes.
 		{"ERR unknown command `HELLO`, with args beginning with: `3`, `AUTH`, `default`, `hunter2`, ",
 			"ERR unknown command '…', with args beginning with: '…', '…', '…', '…', ", nil},
 		{"line 2: cannot unmarshal !!str `hunter2` into int", "line 2: cannot unmarshal !!str '…' into int", nil},
