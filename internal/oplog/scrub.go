@@ -9,11 +9,7 @@ import "strings"
 // beginning with: 'pass'" where AUTH is renamed), yaml.v3 quotes the value
 // it cannot decode, and either may be a password.
 func Scrub(s string, secrets ...string) string {
-	for _, sec := range secrets {
-		if sec != "" {
-			s = strings.ReplaceAll(s, sec, "(hidden)")
-		}
-	}
+	s = Hide(s, secrets...)
 	if !strings.ContainsAny(s, "'\"`") {
 		return s
 	}
@@ -33,4 +29,14 @@ func Scrub(s string, secrets ...string) string {
 		}
 		s = s[i+1+end+1:]
 	}
+}
+
+// Hide returns s with each non-empty secret replaced by (hidden).
+func Hide(s string, secrets ...string) string {
+	for _, sec := range secrets {
+		if sec != "" {
+			s = strings.ReplaceAll(s, sec, "(hidden)")
+		}
+	}
+	return s
 }
