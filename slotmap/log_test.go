@@ -71,10 +71,14 @@ func TestChangeLine(t *testing.T) {
 }
 
 // TestSetRefreshInterval: a map started with an hour between refreshes
-// refreshes every 50ms once told so, while it runs.
+// refreshes every 50ms once told so, while it runs. Then the whole
+// cluster dies: the refreshes, every 50ms and on demand, all fail, and
+// the log says so once, not once a refresh.
 func TestSetRefreshInterval(t *testing.T) {
 	c := clustertest.New(t, clustertest.Options{Masters: 3})
-	m, err := New(Options{Seeds: c.Seeds()[:1], RefreshInterval: time.Hour})
+	logs := &mapLog{}
+	m, err := New(Options{Seeds: c.Seeds()[:1], RefreshInterval: time.Hour, MinRefreshGap: 10 * time.Millisecond,
+		DialTimeout: 100 * time.Millisecond, Logger: logs.logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,4 +92,24 @@ func TestSetRefreshInterval(t *testing.T) {
 		}
 		return nil
 	})
+
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	const failed = `msg="slot table refresh failed"`
+	clustertest.Eventually(t, 10*time.Second, func() error {
+		if !strings.Contains(logs.String(), failed) {
+			return fmt.Errorf("no refresh failure logged after the cluster died")
+		}
+		return nil
+	})
+	// A second of failing refreshes, periodic and asked for (a router
+	// asks for one at each request to a dead master).
+	end := time.Now().Add(time.Second)
+	for tick := time.NewTicker(5 * time.Millisecond); time.Now().Before(end); <-tick.C {
+		m.Refresh("test")
+	}
+	if n := strings.Count(logs.String(), failed); n != 1 {
+		t.Errorf("%d refresh failure lines in a second, want 1:\n%s", n, logs)
+	}
 }

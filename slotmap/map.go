@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/slotproxy/slotproxy/internal/oplog"
 )
 
 // Options configure a Map.
@@ -70,9 +72,13 @@ type Map struct {
 	kick    chan string   // refresh requests; capacity 1 coalesces them
 	every   atomic.Int64  // the refresh period, in ns
 	retick  chan struct{} // every changed; capacity 1
-	ready   chan struct{}
-	readyOK atomic.Bool
-	static  bool // built by Static: never discovers
+	// failures limits the lines about failed refreshes: while no node
+	// answers, every request for a dead master triggers one, up to ten
+	// a second.
+	failures *oplog.Limiter
+	ready    chan struct{}
+	readyOK  atomic.Bool
+	static   bool // built by Static: never discovers
 }
 
 // New returns a Map that has no table yet; Run discovers it.
@@ -81,7 +87,8 @@ func New(opts Options) (*Map, error) {
 		return nil, errors.New("slotmap: no seeds")
 	}
 	opts.setDefaults()
-	m := &Map{opts: opts, kick: make(chan string, 1), retick: make(chan struct{}, 1), ready: make(chan struct{})}
+	m := &Map{opts: opts, kick: make(chan string, 1), retick: make(chan struct{}, 1), ready: make(chan struct{}),
+		failures: oplog.NewLimiter(10*time.Second, 1)}
 	m.every.Store(int64(opts.RefreshInterval))
 	return m, nil
 }
@@ -169,7 +176,7 @@ func (m *Map) Run(ctx context.Context) error {
 		case reason = <-m.kick:
 		}
 		if err := m.RefreshNow(ctx); err != nil && ctx.Err() == nil {
-			m.opts.Logger.Warn("slot table refresh failed", "trigger", reason, "err", err)
+			m.failures.Log(m.opts.Logger, slog.LevelWarn, "refresh", "slot table refresh failed", "trigger", reason, "err", err)
 		}
 		// Triggers that arrive during the gap are merged into one refresh.
 		select {
