@@ -25,7 +25,7 @@ import (
 type Options struct {
 	// Password, when set, must be given with AUTH (or HELLO AUTH) before
 	// any other command. Empty means clients need not authenticate.
-	// Reload changes it, and the three limits below.
+	// Reload changes it, MaxClients, MaxOutputBytes and IdleTimeout.
 	Password string
 	// MaxClients bounds the connected clients; a client past it gets
 	// "-ERR max number of clients reached" and is disconnected. Zero

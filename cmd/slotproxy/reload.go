@@ -23,6 +23,15 @@ func liveKey(key string) bool {
 	return false
 }
 
+// takeLive copies the live keys of next into cfg: what liveKey lists,
+// and nothing else (TestLiveKeysTaken holds the two together).
+func takeLive(cfg *Config, next Config) {
+	cfg.Log.Level = next.Log.Level
+	cfg.Cluster.RefreshInterval = next.Cluster.RefreshInterval
+	cfg.Clients = next.Clients
+	cfg.ShutdownGrace = next.ShutdownGrace
+}
+
 // reloader puts the configuration file's new settings in force on
 // SIGHUP. Only run's goroutine uses it.
 type reloader struct {
@@ -60,10 +69,7 @@ func (r *reloader) reload() {
 			restart = append(restart, key)
 		}
 	}
-	r.cfg.Log.Level = next.Log.Level
-	r.cfg.Cluster.RefreshInterval = next.Cluster.RefreshInterval
-	r.cfg.Clients = next.Clients
-	r.cfg.ShutdownGrace = next.ShutdownGrace
+	takeLive(&r.cfg, next)
 
 	level, _ := next.Log.level()
 	// The line goes out at Info under whichever level, old or new, lets

@@ -291,6 +291,48 @@ func TestChangedKeys(t *testing.T) {
 	}
 }
 
+// TestLiveKeysTaken: a reload takes every key liveKey names, and only
+// those: each key of a configuration whose every value differs is either
+// taken or left for a restart, as liveKey says.
+func TestLiveKeysTaken(t *testing.T) {
+	next := defaultConfig()
+	var alter func(v reflect.Value)
+	alter = func(v reflect.Value) {
+		switch v.Kind() {
+		case reflect.Struct:
+			for i := range v.NumField() {
+				alter(v.Field(i))
+			}
+		case reflect.String:
+			v.SetString(v.String() + "x")
+		case reflect.Int, reflect.Int64:
+			v.SetInt(v.Int() + 1)
+		case reflect.Bool:
+			v.SetBool(!v.Bool())
+		case reflect.Slice:
+			v.Set(reflect.Append(v, reflect.ValueOf("10.0.0.9:7000")))
+		default:
+			t.Fatalf("a key of kind %s: teach this test to change it", v.Kind())
+		}
+	}
+	alter(reflect.ValueOf(&next).Elem())
+	if n, all := len(changedKeys(defaultConfig(), next)), len(changedKeys(Config{}, next)); n != all || n < 20 {
+		t.Fatalf("%d keys of %d altered", n, all)
+	}
+	cfg := defaultConfig()
+	takeLive(&cfg, next)
+	for _, k := range changedKeys(defaultConfig(), cfg) {
+		if !liveKey(k) {
+			t.Errorf("a reload takes %s, which liveKey says needs a restart", k)
+		}
+	}
+	for _, k := range changedKeys(cfg, next) {
+		if liveKey(k) {
+			t.Errorf("a reload leaves %s, which liveKey says is live", k)
+		}
+	}
+}
+
 // TestYAMLErrorsHideValues: what yaml.v3 quotes of the file is left out
 // of the error; where the error is, and an unknown key's name, stay.
 func TestYAMLErrorsHideValues(t *testing.T) {
