@@ -173,7 +173,7 @@ func (srv *Server) facts() proxyFacts {
 		Started:             srv.started,
 		ConfigFile:          srv.opts.ConfigFile,
 		ConnectedClients:    srv.Clients(),
-		MaxClients:          srv.opts.MaxClients,
+		MaxClients:          int(srv.maxClients.Load()),
 		TotalConnections:    srv.accepted.Load(),
 		RejectedConnections: srv.rejected.Load(),
 	}

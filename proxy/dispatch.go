@@ -171,8 +171,8 @@ func (s *session) handle(args [][]byte, raw []byte) {
 	cmd := s.lookup(args[0])
 	if cmd == nil {
 		if isHTTPLine(args[0]) {
-			s.srv.opts.Logger.Warn("client sent an HTTP request line (POST or Host:), as a cross-protocol attack from a web page would; connection closed",
-				"remote", s.nc.RemoteAddr())
+			s.srv.noteRefused("client sent an HTTP request line (POST or Host:), as a cross-protocol attack from a web page would; connection closed",
+				"http", s.nc)
 			s.http, s.quit = true, true
 			s.srv.closedBy(closedCrossProtocol)
 			return
@@ -195,7 +195,7 @@ func (s *session) handle(args [][]byte, raw []byte) {
 		s.rejectCmd(cmd, wrongArity(cmd.Name))
 		return
 	}
-	if !s.authed && cmd.Flags&CmdNoAuth == 0 {
+	if !s.authed && cmd.Flags&CmdNoAuth == 0 && !s.authedNow() {
 		s.rejectCmd(cmd, msgNoAuth)
 		return
 	}

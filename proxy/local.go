@@ -42,7 +42,7 @@ func (s *session) answerLocal(cmd *Command, args [][]byte) {
 		s.local = s.hello(args[1:])
 	case "reset":
 		s.releaseHeld()
-		s.authed = s.srv.opts.Password == ""
+		s.authed = s.srv.clientPassword() == ""
 		s.proto = 2
 		s.replyMode = replyOn
 		s.meta.Store(nil)
@@ -100,7 +100,7 @@ func (s *session) auth(args [][]byte) []byte {
 	if len(args) > 2 {
 		return appendError(s.local, msgSyntax)
 	}
-	if len(args) == 1 && s.srv.opts.Password == "" {
+	if len(args) == 1 && s.srv.clientPassword() == "" {
 		return appendError(s.local, msgNoPasswordSet)
 	}
 	if !s.checkPassword(args) {
@@ -118,7 +118,7 @@ func (s *session) checkPassword(args [][]byte) bool {
 	if len(args) == 2 && !bytes.Equal(args[0], []byte("default")) {
 		return false
 	}
-	want := s.srv.opts.Password
+	want := s.srv.clientPassword()
 	if want == "" {
 		return true
 	}
@@ -164,7 +164,7 @@ func (s *session) hello(args [][]byte) []byte {
 			return appendError(s.local, "ERR Syntax error in HELLO option '"+string(cut(opt, 128))+"'")
 		}
 	}
-	if !s.authed {
+	if !s.authed && !s.authedNow() {
 		return appendError(s.local, msgHelloNoAuth)
 	}
 	m := *s.clientMeta()

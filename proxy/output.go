@@ -50,7 +50,7 @@ func (s *session) writeNow(b []byte) error {
 			o.mu.Unlock()
 			return o.err
 		case o.writing:
-			if len(o.buf)+len(b) > s.srv.opts.MaxOutputBytes {
+			if len(o.buf)+len(b) > s.srv.maxOutputBytes() {
 				o.mu.Unlock()
 				return s.overLimit(o)
 			}
@@ -69,7 +69,7 @@ func (s *session) writeNow(b []byte) error {
 		s.out = &backlog{}
 	}
 	o := s.out
-	if len(b)-n > s.srv.opts.MaxOutputBytes {
+	if len(b)-n > s.srv.maxOutputBytes() {
 		return s.overLimit(o)
 	}
 	o.mu.Lock()
@@ -141,8 +141,7 @@ func (s *session) overLimit(o *backlog) error {
 	o.err = errSlowClient
 	o.mu.Unlock()
 	s.srv.closedBy(closedOutputLimit)
-	s.srv.opts.Logger.Warn("client disconnected", "reason", "output_limit",
-		"remote", s.nc.RemoteAddr(), "limit_bytes", s.srv.opts.MaxOutputBytes)
+	s.srv.noteRefused("client disconnected", "output_limit", s.nc, "limit_bytes", s.srv.maxOutputBytes())
 	s.nc.Close()
 	return errSlowClient
 }

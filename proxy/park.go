@@ -276,10 +276,8 @@ func (g *peakGauge) fell() bool {
 // goroutine that could be starting on a command, so closing it cannot
 // cut one short.
 func (s *Server) sweep(stop <-chan struct{}) {
-	kickAfter, timeout := s.opts.IdleParkAfter, s.opts.IdleTimeout
-	if timeout > 0 {
-		kickAfter = min(kickAfter, timeout)
-	}
+	timeout := s.idleTimeoutNow()
+	kickAfter := s.kickAfter(timeout)
 	// Four ticks per delay: a client is parked or closed at most half a
 	// delay late (its kick, then its expiry).
 	tick := time.NewTicker(max(kickAfter/4, minSweepTick))
@@ -290,6 +288,10 @@ func (s *Server) sweep(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case now := <-tick.C:
+			if t := s.idleTimeoutNow(); t != timeout { // Reload changed it
+				timeout, kickAfter = t, s.kickAfter(t)
+				tick.Reset(max(kickAfter/4, minSweepTick))
+			}
 			// Many sessions parked or ended: their goroutines' stacks
 			// and buffers stay with the runtime until a GC, which a
 			// proxy that allocates nothing per request may not run for
@@ -316,8 +318,7 @@ func (s *Server) sweep(stop <-chan struct{}) {
 				expired = s.parker.expire(idle, expire, expired)
 				for _, sess := range expired {
 					s.closedBy(closedIdleTimeout)
-					s.opts.Logger.Debug("client disconnected", "reason", "idle_timeout",
-						"remote", sess.nc.RemoteAddr(), "timeout", timeout)
+					s.noteRefused("client disconnected", "idle_timeout", sess.nc, "timeout", timeout)
 					sess.nc.Close()
 					go s.serveClient(sess)
 				}
@@ -327,6 +328,16 @@ func (s *Server) sweep(stop <-chan struct{}) {
 			}
 		}
 	}
+}
+
+// kickAfter is how long a client may be idle before its session is made
+// to park: the idle timeout, when shorter than IdleParkAfter, so that
+// the session can expire.
+func (s *Server) kickAfter(timeout time.Duration) time.Duration {
+	if timeout > 0 {
+		return min(s.opts.IdleParkAfter, timeout)
+	}
+	return s.opts.IdleParkAfter
 }
 
 // minSweepTick bounds how often the sweeper runs, whatever the delays.

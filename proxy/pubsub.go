@@ -402,7 +402,7 @@ func (sub *subscriber) deliver(kind subKind, name []byte, m *message) {
 	}
 	s := sub.s
 	b := m.bytes(sub.proto)
-	limit := s.srv.opts.MaxOutputBytes
+	limit := s.srv.maxOutputBytes()
 	if sub.hold {
 		if len(sub.pending)+len(b) > limit {
 			sub.cutOff()
@@ -435,8 +435,7 @@ func (sub *subscriber) cutOff() {
 	sub.gone = true
 	s := sub.s
 	s.srv.closedBy(closedOutputLimit)
-	s.srv.opts.Logger.Warn("client disconnected", "reason", "output_limit",
-		"remote", s.nc.RemoteAddr(), "limit_bytes", s.srv.opts.MaxOutputBytes)
+	s.srv.noteRefused("client disconnected", "output_limit", s.nc, "limit_bytes", s.srv.maxOutputBytes())
 	s.srv.kill(s)
 }
 

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/slotproxy/slotproxy/internal/oplog"
 	"github.com/slotproxy/slotproxy/router"
 )
 
@@ -24,6 +25,7 @@ import (
 type Options struct {
 	// Password, when set, must be given with AUTH (or HELLO AUTH) before
 	// any other command. Empty means clients need not authenticate.
+	// Reload changes it, MaxClients, MaxOutputBytes and IdleTimeout.
 	Password string
 	// MaxClients bounds the connected clients; a client past it gets
 	// "-ERR max number of clients reached" and is disconnected. Zero
@@ -80,18 +82,10 @@ type Options struct {
 	SlowlogBackendFields bool
 }
 
+// setDefaults sets what Live does not: Reload sets the rest.
 func (o *Options) setDefaults() {
 	if o.IdleParkAfter <= 0 {
 		o.IdleParkAfter = 10 * time.Second
-	}
-	if o.IdleTimeout < 0 {
-		o.IdleTimeout = 0
-	}
-	if o.MaxClients <= 0 {
-		o.MaxClients = 10000
-	}
-	if o.MaxOutputBytes <= 0 {
-		o.MaxOutputBytes = 128 << 20
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -122,6 +116,15 @@ type Server struct {
 	rejected atomic.Int64 // connections refused at max clients
 	// connections refused because Shutdown began
 	rejectedDraining atomic.Int64
+
+	// What Reload changes (reload.go); read at each use, never from opts.
+	password    atomic.Pointer[string]
+	maxClients  atomic.Int64
+	maxOutput   atomic.Int64 // bytes
+	idleTimeout atomic.Int64 // ns; 0 never
+	// refusals limits the lines about refused and cut-off clients: a
+	// storm of them must not become a storm of log lines.
+	refusals *oplog.Limiter
 
 	scripts *scriptCache
 	version atomic.Pointer[string] // the masters' redis_version, for HELLO
@@ -161,11 +164,13 @@ func New(rt *router.Router, opts Options) *Server {
 		nodeID:    newNodeID(),
 		runID:     newNodeID(),
 		started:   time.Now(),
+		refusals:  oplog.NewLimiter(time.Second, refusalsPerSecond),
 	}
 	if !opts.NoStats {
 		s.stats = newStats()
 	}
 	s.policy = newPolicy(opts.Deny)
+	s.Reload(Live{Password: opts.Password, MaxClients: opts.MaxClients, MaxOutputBytes: opts.MaxOutputBytes, IdleTimeout: opts.IdleTimeout})
 	s.table.Store(Builtin())
 	s.slowlog.init(opts.SlowlogThreshold, opts.SlowlogMaxLen, opts.SlowlogBackendFields)
 	if p, err := newParker(s); err == nil {
@@ -209,7 +214,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			}
 			if isTemporary(err) {
 				pause = min(max(2*pause, 5*time.Millisecond), time.Second)
-				s.opts.Logger.Warn("accept failed, pausing", "err", err, "pause", pause)
+				s.refusals.Log(s.opts.Logger, slog.LevelWarn, "accept", "accept failed, pausing", "err", err, "pause", pause)
 				time.Sleep(pause)
 				continue
 			}
@@ -222,15 +227,16 @@ func (s *Server) Serve(ln net.Listener) error {
 
 func (s *Server) start(nc net.Conn) {
 	s.accepted.Add(1)
-	if s.clients.add(1) > int64(s.opts.MaxClients) {
+	if s.clients.add(1) > s.maxClients.Load() {
 		s.clients.add(-1)
 		s.rejected.Add(1)
-		s.opts.Logger.Warn("client refused", "reason", "max_clients", "remote", nc.RemoteAddr())
+		s.noteRefused("client refused", "max_clients", nc, "max_clients", s.maxClients.Load())
 		nc.Write(appendError(nil, msgMaxClients))
 		nc.Close()
 		return
 	}
 	sess := newSession(s, nc, s.lastID.Add(1))
+	s.debugClient("client connected", sess)
 	s.mu.Lock()
 	if s.closed || s.draining.Load() {
 		s.mu.Unlock()
@@ -258,8 +264,9 @@ func (s *Server) serveClient(sess *session) {
 		// may have been cleared in between.
 		sess.nc.SetReadDeadline(drainDeadline)
 	}
+	var err error
 	for {
-		err := sess.serve()
+		err = sess.serve()
 		if err != errPark || s.draining.Load() {
 			break
 		}
@@ -267,6 +274,11 @@ func (s *Server) serveClient(sess *session) {
 			return // resumed by the parker on a new goroutine
 		}
 	}
+	var perr protocolError
+	if errors.As(err, &perr) {
+		s.noteRefused("client disconnected", "protocol_error", sess.nc, "err", err)
+	}
+	s.debugClient("client closed", sess)
 	if s.parker != nil {
 		s.parker.forget(sess)
 	}

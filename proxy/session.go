@@ -193,7 +193,7 @@ func newSession(srv *Server, nc net.Conn, id uint64) *session {
 		nc:      nc,
 		id:      id,
 		fd:      -1,
-		authed:  srv.opts.Password == "",
+		authed:  srv.clientPassword() == "",
 		proto:   2,
 		created: time.Now().UnixNano(),
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"runtime"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/slotproxy/slotproxy/internal/oplog"
 	"github.com/slotproxy/slotproxy/internal/respenc"
 )
 
@@ -89,7 +91,7 @@ func (c *conn) run() {
 		return
 	}
 	c.p.dialed()
-	rt.opts.Logger.Debug("backend connected", "node", c.p.addr, "conn", c.slot)
+	rt.logs.Log(rt.opts.Logger, slog.LevelInfo, "connected "+c.p.addr, "backend connected", "node", c.p.addr, "conn", c.slot)
 	go c.readLoop(sock)
 	c.writeLoop(sock)
 }
@@ -165,11 +167,14 @@ func handshake(nc net.Conn, user, pass string, resp3 bool, deadline time.Time) e
 			return err
 		}
 	}
+	// The reply reaches logs and clients: a node that does not know the
+	// command (AUTH renamed away, HELLO before Redis 6) quotes its
+	// arguments, the password among them.
 	if buf[0] == '-' {
-		return fmt.Errorf("%w: %s", ErrAuth, bytes.TrimSpace(buf[1:]))
+		return fmt.Errorf("%w: %s", ErrAuth, oplog.Scrub(string(bytes.TrimSpace(buf[1:])), pass))
 	}
 	if !resp3 && !bytes.HasPrefix(buf, []byte("+OK")) {
-		return fmt.Errorf("%w: %s", ErrAuth, bytes.TrimSpace(buf))
+		return fmt.Errorf("%w: %s", ErrAuth, oplog.Scrub(string(bytes.TrimSpace(buf)), pass))
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,11 @@ type pool struct {
 const (
 	minDialBackoff = 50 * time.Millisecond
 	maxDialBackoff = time.Second
+	// logEvery is the least time between two log lines of one kind for
+	// one node. A node that is down is dialed about once a second by each
+	// of its pools' connections; its log line comes once per period,
+	// counting the failures it stands for.
+	logEvery = 10 * time.Second
 )
 
 func newPool(rt *Router, k poolKey) *pool {
@@ -101,7 +107,7 @@ func (p *pool) dialFailed(err error) {
 	p.retryAt = time.Now().Add(p.backoff)
 	p.backoff = min(2*p.backoff, maxDialBackoff)
 	p.mu.Unlock()
-	p.rt.opts.Logger.Warn("backend dial failed", "node", p.addr, "err", err)
+	p.rt.logs.Log(p.rt.opts.Logger, slog.LevelWarn, "dial failed "+p.addr, "backend dial failed", "node", p.addr, "err", err)
 	p.rt.slots.Refresh("dial failure")
 }
 
@@ -123,7 +129,7 @@ func (p *pool) dropped(c *conn, err error, connected bool) {
 	p.mu.Unlock()
 	if !closed && connected {
 		p.st.connErrors.Add(1)
-		p.rt.opts.Logger.Warn("backend connection lost", "node", p.addr, "err", err)
+		p.rt.logs.Log(p.rt.opts.Logger, slog.LevelWarn, "lost "+p.addr, "backend connection lost", "node", p.addr, "err", err)
 		p.rt.slots.Refresh("connection failure")
 	}
 }

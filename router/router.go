@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/slotproxy/slotproxy/internal/oplog"
 	"github.com/slotproxy/slotproxy/slotmap"
 )
 
@@ -95,6 +96,7 @@ type Router struct {
 
 	retries retries
 	stats   stats
+	logs    *oplog.Limiter // node events, so that a dead node cannot flood the log
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -143,6 +145,7 @@ func New(slots *slotmap.Map, opts Options) *Router {
 		pools:   make(map[poolKey]*pool),
 		leases:  make(map[string]*leasePool),
 		retries: retries{queues: make(map[uint32]*retryQueue)},
+		logs:    oplog.NewLimiter(logEvery, 1),
 		stop:    cancel,
 		done:    make(chan struct{}),
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slotproxy/slotproxy/internal/oplog"
 	"github.com/slotproxy/slotproxy/internal/respenc"
 )
 
@@ -63,7 +64,8 @@ func (m *Map) exchange(conn net.Conn, from string) (*Table, error) {
 			return nil, fmt.Errorf("reading the AUTH reply: %w", err)
 		}
 		if v.kind == kindError {
-			return nil, fmt.Errorf("AUTH refused: %w", replyError(v.str))
+			// A node with AUTH renamed away quotes the password back.
+			return nil, fmt.Errorf("AUTH refused: %w", replyError(oplog.Scrub(v.str, m.opts.Password)))
 		}
 	}
 	shards, err := rr.read()

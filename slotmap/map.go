@@ -16,8 +16,11 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/slotproxy/slotproxy/internal/oplog"
 )
 
 // Options configure a Map.
@@ -30,7 +33,8 @@ type Options struct {
 	// Username means the default user (requirepass style). Empty
 	// Password means no AUTH.
 	Username, Password string
-	// RefreshInterval is the period of background refreshes; zero means 10s.
+	// RefreshInterval is the period of background refreshes; zero means
+	// 10s. SetRefreshInterval changes it while Run runs.
 	RefreshInterval time.Duration
 	// MinRefreshGap is the least time between two refreshes triggered on
 	// demand, so a storm of triggers costs one refresh; zero means 100ms.
@@ -65,11 +69,17 @@ func (o *Options) setDefaults() {
 type Map struct {
 	opts    Options
 	current atomic.Pointer[Table]
-	kick    chan string // refresh requests; capacity 1 coalesces them
-	ready   chan struct{}
-	readyOK atomic.Bool
-	static  bool // built by Static: never discovers
-	stats   refreshStats
+	kick    chan string   // refresh requests; capacity 1 coalesces them
+	every   atomic.Int64  // the refresh period, in ns
+	retick  chan struct{} // every changed; capacity 1
+	// failures limits the lines about failed refreshes: while no node
+	// answers, every request for a dead master triggers one, up to ten
+	// a second.
+	failures *oplog.Limiter
+	ready    chan struct{}
+	readyOK  atomic.Bool
+	static   bool // built by Static: never discovers
+	stats    refreshStats
 }
 
 // New returns a Map that has no table yet; Run discovers it.
@@ -78,8 +88,26 @@ func New(opts Options) (*Map, error) {
 		return nil, errors.New("slotmap: no seeds")
 	}
 	opts.setDefaults()
-	return &Map{opts: opts, kick: make(chan string, 1), ready: make(chan struct{})}, nil
+	m := &Map{opts: opts, kick: make(chan string, 1), retick: make(chan struct{}, 1), ready: make(chan struct{}),
+		failures: oplog.NewLimiter(10*time.Second, 1)}
+	m.every.Store(int64(opts.RefreshInterval))
+	return m, nil
 }
+
+// SetRefreshInterval changes the period of background refreshes, from
+// the next tick; zero or less means 10s.
+func (m *Map) SetRefreshInterval(d time.Duration) {
+	if d <= 0 {
+		d = 10 * time.Second
+	}
+	m.every.Store(int64(d))
+	select {
+	case m.retick <- struct{}{}:
+	default:
+	}
+}
+
+func (m *Map) refreshInterval() time.Duration { return time.Duration(m.every.Load()) }
 
 // Table returns the current table, or nil while no node has answered yet.
 func (m *Map) Table() *Table { return m.current.Load() }
@@ -133,16 +161,19 @@ func (m *Map) Run(ctx context.Context) error {
 			return ctx.Err()
 		case <-time.After(retry):
 		}
-		retry = min(retry*2, m.opts.RefreshInterval, 2*time.Second)
+		retry = min(retry*2, m.refreshInterval(), 2*time.Second)
 	}
 
-	tick := time.NewTicker(m.opts.RefreshInterval)
+	tick := time.NewTicker(m.refreshInterval())
 	defer tick.Stop()
 	for {
 		reason := "periodic"
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-m.retick:
+			tick.Reset(m.refreshInterval())
+			continue
 		case <-tick.C:
 		case reason = <-m.kick:
 		}
@@ -152,7 +183,7 @@ func (m *Map) Run(ctx context.Context) error {
 		}
 		m.stats.count(reason, err)
 		if err != nil {
-			m.opts.Logger.Warn("slot table refresh failed", "trigger", reason, "err", err)
+			m.failures.Log(m.opts.Logger, slog.LevelWarn, "refresh", "slot table refresh failed", "trigger", reason, "err", err)
 		}
 		// Triggers that arrive during the gap are merged into one refresh.
 		select {
@@ -228,10 +259,68 @@ func (m *Map) publish(t *Table, from string) {
 		m.opts.Logger.Info("slot table discovered", "from", from, "masters", len(t.shards),
 			"replicas", t.Replicas(), "slots_covered", t.covered, "layout", t.String())
 	} else if moved := old.diff(t); moved > 0 || len(old.shards) != len(t.shards) || old.Replicas() != t.Replicas() {
-		m.opts.Logger.Info("slot table changed", "from", from, "slots_moved", moved, "masters", len(t.shards),
-			"replicas", t.Replicas(), "slots_covered", t.covered, "layout", t.String())
+		m.opts.Logger.Info("slot table changed", changeAttrs(old, t, from, moved)...)
 	}
 	if m.readyOK.CompareAndSwap(false, true) {
 		close(m.ready)
 	}
+}
+
+// changeAttrs describes a new table for its one log line: besides the
+// figures of the table, which masters gained or lost how many slots
+// ("10.0.0.2:7000=+1365 10.0.0.1:7000=-1365") and which masters came or
+// went, so that a reshard or a failover reads from one line rather than
+// from a line per slot.
+func changeAttrs(old, t *Table, from string, moved int) []any {
+	before, after := old.slotCounts(), t.slotCounts()
+	var deltas []string
+	for addr, n := range after {
+		if d := n - before[addr]; d != 0 {
+			deltas = append(deltas, fmt.Sprintf("%s=%+d", addr, d))
+		}
+	}
+	for addr, n := range before {
+		if _, ok := after[addr]; !ok && n != 0 {
+			deltas = append(deltas, fmt.Sprintf("%s=%+d", addr, -n))
+		}
+	}
+	slices.Sort(deltas)
+	args := []any{"from", from, "slots_moved", moved}
+	if len(deltas) > 0 {
+		args = append(args, "slot_changes", strings.Join(deltas, " "))
+	}
+	if added := missingFrom(before, after); len(added) > 0 {
+		args = append(args, "masters_added", strings.Join(added, ","))
+	}
+	if removed := missingFrom(after, before); len(removed) > 0 {
+		args = append(args, "masters_removed", strings.Join(removed, ","))
+	}
+	return append(args, "masters", len(t.shards), "replicas", t.Replicas(),
+		"slots_covered", t.covered, "layout", t.String())
+}
+
+// slotCounts returns how many slots each master serves, by address.
+func (t *Table) slotCounts() map[string]int {
+	counts := make(map[string]int, len(t.shards))
+	for _, s := range t.shards {
+		counts[s.Master.Addr] = 0
+	}
+	for _, i := range t.slots {
+		if i != noShard {
+			counts[t.shards[i].Master.Addr]++
+		}
+	}
+	return counts
+}
+
+// missingFrom returns the keys of b that a lacks, sorted.
+func missingFrom(a, b map[string]int) []string {
+	var out []string
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/slotproxy/slotproxy/internal/oplog"
 )
 
 // Config is the whole configuration; proxy.yaml at the repository root
@@ -148,9 +150,43 @@ func parseConfig(data []byte) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return cfg, err
+		return cfg, yamlError(err)
 	}
 	return cfg, nil
+}
+
+// yamlError rewrites a yaml.v3 error for stderr and the log: yaml.v3
+// quotes the value it cannot decode, which may be a password typed on the
+// wrong line, so quoted values are left out (the line number stays). An
+// unknown key is named when it looks like one (lower case, digits and
+// underscores): a key name is what the operator needs to see, and a
+// password is rarely shaped like one.
+func yamlError(err error) error {
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		if pre, rest, ok := strings.Cut(l, "field "); ok {
+			if name, post, ok := strings.Cut(rest, " not found in type "); ok {
+				if !keyShaped(name) {
+					name = "(not shaped like a key)"
+				}
+				lines[i] = pre + "field " + name + " not found in type " + post
+			}
+		}
+		lines[i] = oplog.Scrub(lines[i])
+	}
+	return errors.New(strings.Join(lines, "\n"))
+}
+
+func keyShaped(s string) bool {
+	if s == "" || len(s) > 40 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // check reports the first invalid setting, by its key.

@@ -31,7 +31,9 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, nil); err != nil {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, nil, hup); err != nil {
 		fmt.Fprintln(os.Stderr, "slotproxy:", err)
 		os.Exit(1)
 	}
@@ -42,8 +44,10 @@ func main() {
 type listening func(proxyAddr, adminAddr string)
 
 // run is the whole program: it returns when ctx ends (a signal) or start-up
-// fails, or at once when args ask only for output on stdout.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen listening) error {
+// fails, or at once when args ask only for output on stdout. Each value
+// received from reload (SIGHUP) reloads the configuration file; nil never
+// does.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen listening, reload <-chan os.Signal) error {
 	cfg, err := parseArgs(args, stderr)
 	if errors.Is(err, errCommandsAsked) {
 		return proxy.WriteCommandReference(stdout, proxy.Builtin())
@@ -54,7 +58,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 	if n := cfg.Runtime.GOMAXPROCS; n > 0 {
 		runtime.GOMAXPROCS(n)
 	}
-	level, _ := cfg.Log.level()
+	level := new(slog.LevelVar) // SIGHUP changes it
+	lv, _ := cfg.Log.level()
+	level.Set(lv)
 	hopts := &slog.HandlerOptions{Level: level}
 	var logger *slog.Logger
 	if cfg.Log.Format == "json" {
@@ -139,15 +145,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 		onListen(ln.Addr().String(), adminAddr)
 	}
 
-	select {
-	case <-ctx.Done():
-		err = nil
-	case err = <-errc:
+	r := &reloader{args: args, cfg: cfg, level: level, logger: logger, srv: srv, slots: slots}
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			err = nil
+			break wait
+		case err = <-errc:
+			break wait
+		case <-reload:
+			r.reload()
+		}
 	}
 	// The slot map, the router and the admin listener keep working while
 	// the clients finish.
-	logger.Info("slotproxy stopping", "shutdown_grace", cfg.ShutdownGrace)
-	grace, cancelGrace := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	logger.Info("slotproxy stopping", "shutdown_grace", r.cfg.ShutdownGrace)
+	grace, cancelGrace := context.WithTimeout(context.Background(), r.cfg.ShutdownGrace)
 	srv.Shutdown(grace)
 	cancelGrace()
 	cancel()

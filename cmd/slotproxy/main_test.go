@@ -56,7 +56,7 @@ func TestRun(t *testing.T) {
 			"-listen", "127.0.0.1:0",
 			"-metrics-listen", "127.0.0.1:0",
 			"-seeds", c.Seeds()[0],
-		}, io.Discard, logs, func(p, a string) { listening <- addrs{p, a} })
+		}, io.Discard, logs, func(p, a string) { listening <- addrs{p, a} }, nil)
 	}()
 	var a addrs
 	select {
@@ -195,7 +195,7 @@ func TestRunBadStart(t *testing.T) {
 				}()
 				done <- run(ctx, tt.args, io.Discard, &stderr, func(string, string) {
 					t.Errorf("onListen called")
-				})
+				}, nil)
 			}()
 			select {
 			case err := <-done:
@@ -226,7 +226,7 @@ func TestRunCommands(t *testing.T) {
 		go func() {
 			done <- run(context.Background(), args, &stdout, &stderr, func(string, string) {
 				t.Errorf("%v: onListen called", args)
-			})
+			}, nil)
 		}()
 		select {
 		case err := <-done:
