@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/slotproxy/slotproxy/internal/oplog"
+	"github.com/slotproxy/slotproxy/proxy"
 )
 
 // Config is the whole configuration; proxy.yaml at the repository root
@@ -67,6 +69,23 @@ type ClientsConfig struct {
 type CommandsConfig struct {
 	ConfigSet        string `yaml:"config_set"`
 	ScriptCacheBytes int    `yaml:"script_cache_bytes"`
+	// Deny is the command policy: commands refused with an error that
+	// names it. DenyFlush and DenyKeys add FLUSHALL and FLUSHDB, and KEYS.
+	Deny      []string `yaml:"deny"`
+	DenyFlush bool     `yaml:"deny_flush"`
+	DenyKeys  bool     `yaml:"deny_keys"`
+}
+
+// denyList is the whole list proxy.Options.Deny takes.
+func (c CommandsConfig) denyList() []string {
+	deny := append([]string(nil), c.Deny...)
+	if c.DenyFlush {
+		deny = append(deny, "flushall", "flushdb")
+	}
+	if c.DenyKeys {
+		deny = append(deny, "keys")
+	}
+	return deny
 }
 
 // SlowlogConfig is the proxy's own slow log (SLOWLOG GET).
@@ -120,7 +139,7 @@ func defaultConfig() Config {
 			DedicatedWait:       5 * time.Second,
 		},
 		Clients:  ClientsConfig{MaxClients: 10000, MaxOutputBytes: 128 << 20},
-		Commands: CommandsConfig{ConfigSet: "refuse", ScriptCacheBytes: 16 << 20},
+		Commands: CommandsConfig{ConfigSet: "refuse", ScriptCacheBytes: 16 << 20, Deny: slices.Clone(proxy.DefaultDeny)},
 		Slowlog:  SlowlogConfig{Threshold: 10 * time.Millisecond, MaxLen: 128},
 		Metrics:  MetricsConfig{Listen: ":9121"},
 		Log:      LogConfig{Level: "info", Format: "text"},

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/slotproxy/slotproxy/proxy"
 )
 
 // cfgFile writes a config file for one test and returns its path.
@@ -88,6 +90,9 @@ clients:
 commands:
   config_set: all-nodes
   script_cache_bytes: 1024
+  deny: [shutdown, "config|rewrite"]
+  deny_flush: true
+  deny_keys: true
 slowlog:
   threshold: 0s
   max_len: 1000
@@ -113,7 +118,7 @@ shutdown_grace: 2500ms
 			Backend: BackendConfig{ConnectionsPerNode: 8, DialTimeout: 250 * time.Millisecond, ReadTimeout: 2 * time.Second, RetryTimeout: 9 * time.Second,
 				MaxDedicatedPerNode: 32, DedicatedWait: 1500 * time.Millisecond},
 			Clients:  ClientsConfig{Password: "client-secret", MaxClients: 50, MaxOutputBytes: 2 << 20, IdleTimeout: 5 * time.Minute},
-			Commands: CommandsConfig{ConfigSet: "all-nodes", ScriptCacheBytes: 1024},
+			Commands: CommandsConfig{ConfigSet: "all-nodes", ScriptCacheBytes: 1024, Deny: []string{"shutdown", "config|rewrite"}, DenyFlush: true, DenyKeys: true},
 			Slowlog:  SlowlogConfig{Threshold: 0, MaxLen: 1000, BackendFields: true},
 			Metrics:  MetricsConfig{Listen: ""},
 			Log:      LogConfig{Level: "debug", Format: "json"},
@@ -341,4 +346,19 @@ func FuzzLoadConfig(f *testing.F) {
 			t.Fatalf("a configuration written back loads as another:\n%s\nthen\n%s", out, out2)
 		}
 	})
+}
+
+// TestDenyList: the policy's list is the deny key's, with FLUSHALL,
+// FLUSHDB and KEYS added by their switches; the default is the proxy's.
+func TestDenyList(t *testing.T) {
+	if got := defaultConfig().Commands.denyList(); !slices.Equal(got, proxy.DefaultDeny) {
+		t.Errorf("default deny list %v, want %v", got, proxy.DefaultDeny)
+	}
+	c := CommandsConfig{Deny: []string{"debug"}, DenyFlush: true, DenyKeys: true}
+	if got, want := c.denyList(), []string{"debug", "flushall", "flushdb", "keys"}; !slices.Equal(got, want) {
+		t.Errorf("deny list %v, want %v", got, want)
+	}
+	if got := (CommandsConfig{Deny: []string{}}).denyList(); len(got) != 0 {
+		t.Errorf("deny: [] gives %v", got)
+	}
 }

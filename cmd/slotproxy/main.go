@@ -48,11 +48,25 @@ type listening func(proxyAddr, adminAddr string)
 // received from reload (SIGHUP) reloads the configuration file; nil never
 // does.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen listening, reload <-chan os.Signal) error {
-	cfg, err := parseArgs(args, stderr)
-	if errors.Is(err, errCommandsAsked) {
-		return proxy.WriteCommandReference(stdout, proxy.Builtin())
+	if len(args) > 0 && args[0] == "healthcheck" {
+		cfg, err := parseArgs(args[1:], stderr)
+		if err != nil {
+			return err
+		}
+		if err := healthcheck(cfg, 2*time.Second); err != nil {
+			return fmt.Errorf("healthcheck: %w", err)
+		}
+		return nil
 	}
-	if err != nil {
+	cfg, err := parseArgs(args, stderr)
+	switch {
+	case errors.Is(err, errCommandsAsked):
+		return proxy.WriteCommandReference(stdout, proxy.Builtin())
+	case errors.Is(err, errVersionAsked):
+		return writeVersion(stdout)
+	case errors.Is(err, errCheckAsked):
+		return writeEffective(stdout, cfg)
+	case err != nil:
 		return err
 	}
 	if n := cfg.Runtime.GOMAXPROCS; n > 0 {
@@ -102,6 +116,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 		ConfigSetAllNodes: cfg.Commands.ConfigSet == "all-nodes",
 		ScriptCacheBytes:  cfg.Commands.ScriptCacheBytes,
 		ConfigFile:        cfg.File,
+		Version:           version,
+		Deny:              cfg.Commands.denyList(),
 		Logger:            logger,
 		// Without an admin listener no one reads the command counts.
 		NoStats: cfg.Metrics.Listen == "",
@@ -216,6 +232,8 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 	seeds := fs.String("seeds", "", "comma-separated seed nodes host:port, override cluster.seeds")
 	metricsListen := fs.String("metrics-listen", "", "admin listen address for /metrics and /healthz, overrides metrics.listen")
 	commands := fs.Bool("commands", false, "print how every command is served, as Markdown, and exit")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	checkOnly := fs.Bool("check-config", false, "check the configuration (file, environment, flags), print it with its secrets masked, and exit")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -225,6 +243,9 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 	if *commands {
 		return Config{}, errCommandsAsked
 	}
+	if *showVersion {
+		return Config{}, errVersionAsked
+	}
 	cfg := defaultConfig()
 	if *path != "" {
 		var err error
@@ -232,6 +253,10 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 			return cfg, err
 		}
 		cfg.File, _ = filepath.Abs(*path)
+	}
+	// The environment overrides the file, and the flags both.
+	if err := applyEnv(&cfg, os.LookupEnv); err != nil {
+		return cfg, errors.New("config: " + err.Error())
 	}
 	if *listen != "" {
 		cfg.Listen = *listen
@@ -247,6 +272,9 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 	}
 	if err := cfg.check(); err != nil {
 		return cfg, errors.New("config: " + err.Error())
+	}
+	if *checkOnly {
+		return cfg, errCheckAsked
 	}
 	return cfg, nil
 }

@@ -16,7 +16,7 @@ import (
 // backend connections are made once.
 func liveKey(key string) bool {
 	switch key {
-	case "log.level", "cluster.refresh_interval", "shutdown_grace",
+	case "log.level", "cluster.refresh_interval", "shutdown_grace", "slowlog.threshold",
 		"clients.password", "clients.max_clients", "clients.max_output_bytes", "clients.idle_timeout":
 		return true
 	}
@@ -30,6 +30,7 @@ func takeLive(cfg *Config, next Config) {
 	cfg.Cluster.RefreshInterval = next.Cluster.RefreshInterval
 	cfg.Clients = next.Clients
 	cfg.ShutdownGrace = next.ShutdownGrace
+	cfg.Slowlog.Threshold = next.Slowlog.Threshold
 }
 
 // reloader puts the configuration file's new settings in force on
@@ -88,6 +89,7 @@ func (r *reloader) reload() {
 		IdleTimeout:    r.cfg.Clients.IdleTimeout,
 	})
 	r.slots.SetRefreshInterval(r.cfg.Cluster.RefreshInterval)
+	r.srv.SetSlowlogThreshold(r.cfg.Slowlog.Threshold)
 }
 
 func (r *reloader) logReloaded(live, restart []string) {
