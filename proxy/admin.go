@@ -33,6 +33,8 @@ func (s *session) startCommandJob(cmd *Command, args [][]byte) bool {
 		s.wait(args)
 	case "config|set":
 		s.configSet(args)
+	case "config|get":
+		s.configGet(args)
 	case "client|unblock":
 		s.clientUnblock(args)
 	case "script|load", "script|exists", "script|flush", "script|kill",

@@ -21,7 +21,8 @@ import (
 // format; uses it with wrong and right passwords, a distinctive value,
 // protocol errors, and reloads of broken files that hold a password on
 // the faulty line; then looks for the passwords and the value in all the
-// proxy shows: its log, /metrics, INFO, CLIENT LIST and SLOWLOG GET.
+// proxy shows: its log, /metrics, INFO, CLIENT LIST, SLOWLOG GET and
+// CONFIG GET.
 func TestSecretsStayOut(t *testing.T) {
 	const (
 		clusterPW = "cluster-pw-Zq81"
@@ -138,6 +139,7 @@ func TestSecretsStayOut(t *testing.T) {
 				{"INFO", "everything"},
 				{"CLIENT", "LIST"},
 				{"SLOWLOG", "GET", "128"},
+				{"CONFIG", "GET", "*"},
 			} {
 				v, err := after.Do(ctx, args...).Result()
 				shown[fmt.Sprint(args...)] = fmt.Sprintf("%v %v", v, err)
@@ -147,6 +149,9 @@ func TestSecretsStayOut(t *testing.T) {
 			}
 			if s := shown["CLIENTLIST"]; !strings.Contains(s, "cmd=") {
 				t.Errorf("CLIENT LIST: %.300s", s)
+			}
+			if s := shown["CONFIGGET*"]; !strings.Contains(s, "requirepass (hidden by slotproxy)") {
+				t.Errorf("CONFIG GET *: %.300s", s)
 			}
 			// The log holds what the secrets could have leaked through.
 			for _, line := range []string{"slotproxy listening", "client disconnected", "protocol_error", rejected, "configuration reloaded", "client connected"} {
