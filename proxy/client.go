@@ -203,7 +203,9 @@ func (s *session) appendClientLine(b []byte, now time.Time) []byte {
 	b = strconv.AppendInt(b, int64(held.multi), 10)
 	b = append(b, " qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd="...)
 	b = append(b, cmd...)
-	b = append(b, " user=default redir=-1 resp="...)
+	b = append(b, " user="...)
+	b = append(b, s.userName()...)
+	b = append(b, " redir=-1 resp="...)
 	b = strconv.AppendInt(b, int64(m.resp), 10)
 	b = append(b, " lib-name="...)
 	b = append(b, m.libName...)
@@ -289,6 +291,7 @@ func (s *session) clientKill(args [][]byte) []byte {
 		haveAddr    bool
 		haveLaddr   bool
 		typ         string
+		user        string
 		none        bool // a filter no client of the proxy can match
 		skipMe      = true
 	)
@@ -314,7 +317,8 @@ func (s *session) clientKill(args [][]byte) []byte {
 				return appendError(s.local, sanitize("ERR Unknown client type '"+string(cut(val, 128))+"'"))
 			}
 		case "user":
-			if string(val) != "default" {
+			user = string(val)
+			if user != "default" && s.srv.accounts.Load().users[user] == nil {
 				return appendError(s.local, sanitize("ERR No such user '"+string(cut(val, 128))+"'"))
 			}
 		case "skipme":
@@ -337,7 +341,8 @@ func (s *session) clientKill(args [][]byte) []byte {
 		return (id == 0 || c.id == id) &&
 			(typ == "" || c.pubsub() == (typ == "pubsub")) &&
 			(!haveAddr || addrString(c.nc.RemoteAddr()) == addr) &&
-			(!haveLaddr || addrString(c.nc.LocalAddr()) == laddr)
+			(!haveLaddr || addrString(c.nc.LocalAddr()) == laddr) &&
+			(user == "" || c.userName() == user)
 	}, skipMe)
 	return appendInt(s.local, int64(n))
 }

@@ -203,6 +203,10 @@ func (s *session) handle(args [][]byte, raw []byte) {
 		s.rejectCmd(cmd, deniedError(cmd))
 		return
 	}
+	if u := s.user.Load(); u != nil && u.readOnly && mayNotRun(cmd) {
+		s.rejectCmd(cmd, noPerm(cmd))
+		return
+	}
 	if s.held != nil && s.answerHeld(cmd, args, raw) {
 		return
 	}

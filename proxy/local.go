@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"crypto/subtle"
 	"strings"
 )
 
@@ -42,7 +40,8 @@ func (s *session) answerLocal(cmd *Command, args [][]byte) {
 		s.local = s.hello(args[1:])
 	case "reset":
 		s.releaseHeld()
-		s.authed = s.srv.clientPassword() == ""
+		s.authed = !s.srv.authRequired()
+		s.user.Store(nil)
 		s.proto = 2
 		s.replyMode = replyOn
 		s.meta.Store(nil)
@@ -94,38 +93,38 @@ func (s *session) selectDB(arg []byte) []byte {
 	return appendSimple(s.local, "OK")
 }
 
-// auth serves AUTH password and AUTH username password. The proxy has one
-// user, "default", as a redis-server configured with requirepass has.
+// auth serves AUTH password and AUTH username password: the default user
+// (clients.password), as a redis-server configured with requirepass has,
+// and the users of clients.users.
 func (s *session) auth(args [][]byte) []byte {
 	if len(args) > 2 {
 		return appendError(s.local, msgSyntax)
 	}
-	if len(args) == 1 && s.srv.clientPassword() == "" {
+	if len(args) == 1 && !s.srv.authRequired() {
 		return appendError(s.local, msgNoPasswordSet)
 	}
 	if !s.checkPassword(args) {
 		return appendError(s.local, msgWrongPass)
 	}
-	s.authed = true
 	return appendSimple(s.local, "OK")
 }
 
-// checkPassword checks [username] password against the configured password.
-// Without one, the default user takes any password, as redis-server's
-// "nopass" default user does.
+// checkPassword checks [username] password against the accounts and, when
+// they match, makes the session that user's. Without any password set,
+// the default user takes any password, as redis-server's "nopass"
+// default user does.
 func (s *session) checkPassword(args [][]byte) bool {
-	pass := args[len(args)-1]
-	if len(args) == 2 && !bytes.Equal(args[0], []byte("default")) {
+	var name []byte
+	if len(args) == 2 {
+		name = args[0]
+	}
+	u := s.srv.accounts.Load().check(name, args[len(args)-1])
+	if u == nil {
 		return false
 	}
-	want := s.srv.clientPassword()
-	if want == "" {
-		return true
-	}
-	// Compare digests so that the time taken says nothing of the length.
-	a := sha256.Sum256(pass)
-	b := sha256.Sum256([]byte(want))
-	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+	s.authed = true
+	s.user.Store(u)
+	return true
 }
 
 // hello serves HELLO [protover [AUTH username password] [SETNAME name]].
@@ -152,7 +151,6 @@ func (s *session) hello(args [][]byte) []byte {
 			if !s.checkPassword(args[1:3]) {
 				return appendError(s.local, msgWrongPass)
 			}
-			s.authed = true
 			args = args[3:]
 		case bytes.EqualFold(opt, []byte("setname")) && len(args) >= 2:
 			if !validName(args[1]) {

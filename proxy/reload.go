@@ -9,6 +9,7 @@ import "time"
 // the data path reads it).
 type Live struct {
 	Password       string
+	Users          []User
 	MaxClients     int
 	MaxOutputBytes int
 	IdleTimeout    time.Duration
@@ -36,14 +37,18 @@ func (l *Live) setDefaults() {
 //   - a new idle timeout applies from the next sweep of idle clients.
 func (s *Server) Reload(l Live) {
 	l.setDefaults()
-	s.password.Store(&l.Password)
+	a, err := newAccounts(l.Password, l.Users)
+	if err != nil {
+		s.opts.Logger.Error("client users left out", "err", err)
+	}
+	s.accounts.Store(a)
 	s.maxClients.Store(int64(l.MaxClients))
 	s.maxOutput.Store(int64(l.MaxOutputBytes))
 	s.idleTimeout.Store(int64(l.IdleTimeout))
 }
 
-// clientPassword is the password clients must AUTH with; "" for none.
-func (s *Server) clientPassword() string { return *s.password.Load() }
+// authRequired reports whether clients must authenticate.
+func (s *Server) authRequired() bool { return s.accounts.Load().required() }
 
 func (s *Server) maxOutputBytes() int { return int(s.maxOutput.Load()) }
 
@@ -53,7 +58,7 @@ func (s *Server) idleTimeoutNow() time.Duration { return time.Duration(s.idleTim
 // that is not authenticated: a client that connected while a password
 // was required needs none once it is removed, as with redis-server.
 func (s *session) authedNow() bool {
-	if s.srv.clientPassword() == "" {
+	if !s.srv.authRequired() {
 		s.authed = true
 	}
 	return s.authed

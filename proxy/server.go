@@ -24,9 +24,12 @@ import (
 // Options configure a Server.
 type Options struct {
 	// Password, when set, must be given with AUTH (or HELLO AUTH) before
-	// any other command. Empty means clients need not authenticate.
-	// Reload changes it, MaxClients, MaxOutputBytes and IdleTimeout.
+	// any other command. Empty means clients need not authenticate,
+	// unless there are Users.
+	// Reload changes it, Users, MaxClients, MaxOutputBytes and IdleTimeout.
 	Password string
+	// Users are client accounts besides the default user (users.go).
+	Users []User
 	// MaxClients bounds the connected clients; a client past it gets
 	// "-ERR max number of clients reached" and is disconnected. Zero
 	// means 10000.
@@ -118,7 +121,7 @@ type Server struct {
 	rejectedDraining atomic.Int64
 
 	// What Reload changes (reload.go); read at each use, never from opts.
-	password    atomic.Pointer[string]
+	accounts    atomic.Pointer[accounts] // clients.password and clients.users (users.go)
 	maxClients  atomic.Int64
 	maxOutput   atomic.Int64 // bytes
 	idleTimeout atomic.Int64 // ns; 0 never
@@ -170,7 +173,7 @@ func New(rt *router.Router, opts Options) *Server {
 		s.stats = newStats()
 	}
 	s.policy = newPolicy(opts.Deny)
-	s.Reload(Live{Password: opts.Password, MaxClients: opts.MaxClients, MaxOutputBytes: opts.MaxOutputBytes, IdleTimeout: opts.IdleTimeout})
+	s.Reload(Live{Password: opts.Password, Users: opts.Users, MaxClients: opts.MaxClients, MaxOutputBytes: opts.MaxOutputBytes, IdleTimeout: opts.IdleTimeout})
 	s.table.Store(Builtin())
 	s.slowlog.init(opts.SlowlogThreshold, opts.SlowlogMaxLen, opts.SlowlogBackendFields)
 	if p, err := newParker(s); err == nil {

@@ -60,6 +60,9 @@ type session struct {
 	out *backlog // replies the client has not taken yet; nil until it falls behind
 
 	authed bool
+	// user is who AUTH said the client is; nil: the default user. Atomic
+	// for CLIENT LIST, answered by other sessions.
+	user atomic.Pointer[userEntry]
 	quit   bool // close once this batch is answered
 	// http: the client sent POST or Host:, the lines of an HTTP request
 	// (a web page making a browser talk to the proxy): the connection is
@@ -193,7 +196,7 @@ func newSession(srv *Server, nc net.Conn, id uint64) *session {
 		nc:      nc,
 		id:      id,
 		fd:      -1,
-		authed:  srv.clientPassword() == "",
+		authed:  !srv.authRequired(),
 		proto:   2,
 		created: time.Now().UnixNano(),
 	}

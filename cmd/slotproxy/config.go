@@ -58,7 +58,9 @@ type BackendConfig struct {
 }
 
 type ClientsConfig struct {
-	Password       string `yaml:"password"`
+	Password string `yaml:"password"`
+	// Users are client accounts besides the default user, ACL style.
+	Users          []UserConfig `yaml:"users"`
 	MaxClients     int    `yaml:"max_clients"`
 	MaxOutputBytes int    `yaml:"max_output_bytes"`
 	// IdleTimeout closes a client idle for that long (redis-server's
@@ -86,6 +88,23 @@ func (c CommandsConfig) denyList() []string {
 		deny = append(deny, "keys")
 	}
 	return deny
+}
+
+// UserConfig is one of clients.users: AUTH name password.
+type UserConfig struct {
+	Name           string `yaml:"name"`
+	Password       string `yaml:"password"`
+	PasswordSHA256 string `yaml:"password_sha256"`
+	ReadOnly       bool   `yaml:"read_only"`
+}
+
+// proxyUsers is clients.users as proxy.Options takes them.
+func (c ClientsConfig) proxyUsers() []proxy.User {
+	users := make([]proxy.User, len(c.Users))
+	for i, u := range c.Users {
+		users[i] = proxy.User{Name: u.Name, Password: u.Password, PasswordSHA256: u.PasswordSHA256, ReadOnly: u.ReadOnly}
+	}
+	return users
 }
 
 // SlowlogConfig is the proxy's own slow log (SLOWLOG GET).
@@ -138,7 +157,7 @@ func defaultConfig() Config {
 			MaxDedicatedPerNode: 256,
 			DedicatedWait:       5 * time.Second,
 		},
-		Clients:  ClientsConfig{MaxClients: 10000, MaxOutputBytes: 128 << 20},
+		Clients:  ClientsConfig{Users: []UserConfig{}, MaxClients: 10000, MaxOutputBytes: 128 << 20},
 		Commands: CommandsConfig{ConfigSet: "refuse", ScriptCacheBytes: 16 << 20, Deny: slices.Clone(proxy.DefaultDeny)},
 		Slowlog:  SlowlogConfig{Threshold: 10 * time.Millisecond, MaxLen: 128},
 		Metrics:  MetricsConfig{Listen: ":9121"},
@@ -226,6 +245,16 @@ func (c *Config) check() error {
 	}
 	if c.Cluster.Username != "" && c.Cluster.Password == "" {
 		return errors.New("cluster.username: set without cluster.password")
+	}
+	seen := map[string]bool{}
+	for _, u := range c.Clients.proxyUsers() {
+		if err := u.Check(); err != nil {
+			return errors.New("clients.users: " + err.Error())
+		}
+		if seen[u.Name] {
+			return fmt.Errorf("clients.users: user %q is listed twice", u.Name)
+		}
+		seen[u.Name] = true
 	}
 	for key, d := range map[string]time.Duration{
 		"cluster.refresh_interval": c.Cluster.RefreshInterval,

@@ -87,6 +87,12 @@ clients:
   max_clients: 50
   max_output_bytes: 2097152
   idle_timeout: 5m
+  users:
+    - name: app
+      password: app-pw
+    - name: reports
+      password_sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
+      read_only: true
 commands:
   config_set: all-nodes
   script_cache_bytes: 1024
@@ -117,7 +123,8 @@ shutdown_grace: 2500ms
 			},
 			Backend: BackendConfig{ConnectionsPerNode: 8, DialTimeout: 250 * time.Millisecond, ReadTimeout: 2 * time.Second, RetryTimeout: 9 * time.Second,
 				MaxDedicatedPerNode: 32, DedicatedWait: 1500 * time.Millisecond},
-			Clients:  ClientsConfig{Password: "client-secret", MaxClients: 50, MaxOutputBytes: 2 << 20, IdleTimeout: 5 * time.Minute},
+			Clients: ClientsConfig{Password: "client-secret", MaxClients: 50, MaxOutputBytes: 2 << 20, IdleTimeout: 5 * time.Minute,
+				Users: []UserConfig{{Name: "app", Password: "app-pw"}, {Name: "reports", PasswordSHA256: "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae", ReadOnly: true}}},
 			Commands: CommandsConfig{ConfigSet: "all-nodes", ScriptCacheBytes: 1024, Deny: []string{"shutdown", "config|rewrite"}, DenyFlush: true, DenyKeys: true},
 			Slowlog:  SlowlogConfig{Threshold: 0, MaxLen: 1000, BackendFields: true},
 			Metrics:  MetricsConfig{Listen: ""},

@@ -109,6 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 	defer rt.Close()
 	srv := proxy.New(rt, proxy.Options{
 		Password:       cfg.Clients.Password,
+		Users:          cfg.Clients.proxyUsers(),
 		MaxClients:     cfg.Clients.MaxClients,
 		MaxOutputBytes: cfg.Clients.MaxOutputBytes,
 		IdleTimeout:    cfg.Clients.IdleTimeout,

@@ -17,7 +17,7 @@ import (
 func liveKey(key string) bool {
 	switch key {
 	case "log.level", "cluster.refresh_interval", "shutdown_grace", "slowlog.threshold",
-		"clients.password", "clients.max_clients", "clients.max_output_bytes", "clients.idle_timeout":
+		"clients.password", "clients.users", "clients.max_clients", "clients.max_output_bytes", "clients.idle_timeout":
 		return true
 	}
 	return false
@@ -84,6 +84,7 @@ func (r *reloader) reload() {
 	}
 	r.srv.Reload(proxy.Live{
 		Password:       r.cfg.Clients.Password,
+		Users:          r.cfg.Clients.proxyUsers(),
 		MaxClients:     r.cfg.Clients.MaxClients,
 		MaxOutputBytes: r.cfg.Clients.MaxOutputBytes,
 		IdleTimeout:    r.cfg.Clients.IdleTimeout,

@@ -261,7 +261,7 @@ func TestReloadConfig(t *testing.T) {
 // TestReloadWithoutFile: SIGHUP to a proxy started with flags only says
 // there is nothing to reload, and the proxy goes on.
 func TestReloadWithoutFile(t *testing.T) {
-	r := startRun(t, "-listen", "127.0.0.1:0", "-metrics-listen", "", "-seeds", "127.0.0.1:1")
+	r := startRun(t, "-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0", "-seeds", "127.0.0.1:1")
 	r.hup(t, "nothing to reload", 1)
 	if got := dialResp(t, r.proxy).do("PING"); got != "+PONG" {
 		t.Errorf("PING after SIGHUP: %q", got)
@@ -310,7 +310,9 @@ func TestLiveKeysTaken(t *testing.T) {
 		case reflect.Bool:
 			v.SetBool(!v.Bool())
 		case reflect.Slice:
-			v.Set(reflect.Append(v, reflect.ValueOf("10.0.0.9:7000")))
+			elem := reflect.New(v.Type().Elem()).Elem()
+			alter(elem)
+			v.Set(reflect.Append(v, elem))
 		default:
 			t.Fatalf("a key of kind %s: teach this test to change it", v.Kind())
 		}
