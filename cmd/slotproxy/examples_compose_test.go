@@ -1,6 +1,7 @@
 package main
 
 import (
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -76,19 +77,20 @@ func TestExamplesCompose(t *testing.T) {
 func checkComposeNodes(t *testing.T, c *composeFile, password string) []string {
 	t.Helper()
 	var addrs []string
-	for name, svc := range c.Services {
+	for _, name := range slices.Sorted(maps.Keys(c.Services)) {
+		svc := c.Services[name]
 		if len(svc.Command) == 0 || svc.Command[0] != "redis-server" {
 			continue
 		}
 		conf := redisNodeConfig(t, name, svc)
-		for key, want := range map[string]string{
-			"cluster-enabled":      "yes",
-			"cluster-node-timeout": "5000",
-			"requirepass":          password,
-			"masterauth":           password,
-		} {
-			if conf[key] != want {
-				t.Errorf("%s: %s %q, want %q (the proxy's SLOTPROXY_CLUSTER_PASSWORD for the passwords)", name, key, conf[key], want)
+		for _, kv := range [][2]string{{"cluster-enabled", "yes"}, {"cluster-node-timeout", "5000"}} {
+			if conf[kv[0]] != kv[1] {
+				t.Errorf("%s: %s %q, want %q", name, kv[0], conf[kv[0]], kv[1])
+			}
+		}
+		for _, key := range []string{"requirepass", "masterauth"} {
+			if conf[key] != password {
+				t.Errorf("%s: %s %q is not the proxy's SLOTPROXY_CLUSTER_PASSWORD %q", name, key, conf[key], password)
 			}
 		}
 		if auth, ok := svc.Environment["REDISCLI_AUTH"]; ok && auth != password {
@@ -181,7 +183,8 @@ func checkComposeInit(t *testing.T, c *composeFile, nodes []string) {
 	if !slices.Contains(words, "--cluster-yes") {
 		t.Error("cluster-init: without --cluster-yes, redis-cli waits for an answer that never comes")
 	}
-	for name, s := range c.Services {
+	for _, name := range slices.Sorted(maps.Keys(c.Services)) {
+		s := c.Services[name]
 		if len(s.Command) > 0 && s.Command[0] == "redis-server" && svc.DependsOn.get(name, "condition") != "service_healthy" {
 			t.Errorf("cluster-init does not wait for %s to be healthy", name)
 		}
