@@ -37,7 +37,7 @@ func TestExamplesCompose(t *testing.T) {
 		}
 	}
 	for _, v := range proxySvc.Volumes {
-		if _, target, _ := splitVolume(v); strings.HasPrefix(target, "/etc/slotproxy") {
+		if _, target := splitVolume(v); strings.HasPrefix(target, "/etc/slotproxy") {
 			t.Errorf("slotproxy service mounts %s: a file the healthcheck would not read", v)
 		}
 	}
@@ -54,7 +54,7 @@ func TestExamplesCompose(t *testing.T) {
 	}
 
 	listenPort := portOf(t, "SLOTPROXY_LISTEN", cfg.Listen)
-	if !slices.ContainsFunc(proxySvc.Ports, func(p string) bool { _, cp := splitPort(p); return cp == listenPort }) {
+	if !slices.ContainsFunc(proxySvc.Ports, func(p string) bool { return containerPort(p) == listenPort }) {
 		t.Errorf("slotproxy service publishes %q, not the listen port %s", proxySvc.Ports, listenPort)
 	}
 	metricsPort := portOf(t, "SLOTPROXY_METRICS_LISTEN", cfg.Metrics.Listen)
@@ -225,7 +225,7 @@ func checkComposePrometheus(t *testing.T, c *composeFile, metricsPort string) {
 	// The container's view, for promtool, and the jobs the alerts select.
 	root := t.TempDir()
 	for _, v := range svc.Volumes {
-		src, dst, _ := splitVolume(v)
+		src, dst := splitVolume(v)
 		data, err := os.ReadFile(filepath.Join(composeDir, src))
 		if err != nil {
 			t.Fatalf("prometheus volume %s: %v", v, err)
@@ -365,7 +365,7 @@ func loadCompose(t *testing.T) *composeFile {
 func hostPathOf(t *testing.T, svc composeService, target string) string {
 	t.Helper()
 	for _, v := range svc.Volumes {
-		if src, dst, _ := splitVolume(v); dst == target {
+		if src, dst := splitVolume(v); dst == target {
 			return filepath.Join(composeDir, src)
 		}
 	}
@@ -374,23 +374,17 @@ func hostPathOf(t *testing.T, svc composeService, target string) string {
 }
 
 // splitVolume splits compose's short syntax, source:target[:mode].
-func splitVolume(v string) (src, dst, mode string) {
-	parts := strings.SplitN(v, ":", 3)
-	for len(parts) < 3 {
-		parts = append(parts, "")
-	}
-	return parts[0], parts[1], parts[2]
+func splitVolume(v string) (src, dst string) {
+	src, rest, _ := strings.Cut(v, ":")
+	dst, _, _ = strings.Cut(rest, ":")
+	return src, dst
 }
 
-// splitPort splits compose's short syntax, [[ip:]host:]container[/proto].
-func splitPort(p string) (host, container string) {
+// containerPort is the container's side of compose's port short syntax,
+// [[ip:]host:]container[/protocol].
+func containerPort(p string) string {
 	p, _, _ = strings.Cut(p, "/")
-	parts := strings.Split(p, ":")
-	container = parts[len(parts)-1]
-	if len(parts) > 1 {
-		host = parts[len(parts)-2]
-	}
-	return host, container
+	return p[strings.LastIndex(p, ":")+1:]
 }
 
 func inSubnet(configs []struct {
