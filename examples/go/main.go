@@ -35,7 +35,8 @@ func main() {
 	}
 	fmt.Println("user:7 =", v)
 
-	// Keys of multi-key commands must share a slot: use a hash tag.
+	// MGET and MSET work across slots; a hash tag keeps related keys on
+	// one master, which a transaction or a script over them needs.
 	if err := rdb.MSet(ctx, "{cart:42}:items", 3, "{cart:42}:total", 99).Err(); err != nil {
 		log.Fatal(err)
 	}
