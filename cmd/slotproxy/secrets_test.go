@@ -30,8 +30,9 @@ func TestSecretsStayOut(t *testing.T) {
 		newPW     = "client-pw-new-Mb55"
 		brokenPW  = "broken-pw-Ty60"
 		value     = "value-Vk93-distinctive"
+		userPW    = "user-pw-Qw41"
 	)
-	secrets := []string{clusterPW, clientPW, newPW, brokenPW, value}
+	secrets := []string{clusterPW, clientPW, newPW, brokenPW, value, userPW}
 	c := clustertest.New(t, clustertest.Options{Masters: 3, Password: clusterPW})
 
 	for _, format := range []string{"text", "json"} {
@@ -45,7 +46,7 @@ func TestSecretsStayOut(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			write("clients:\n  password: " + clientPW + "\n")
+			write("clients:\n  password: " + clientPW + "\n  users: [{name: app, password: " + userPW + "}, {name: ro, password: " + userPW + ", read_only: true}]\n")
 			r := startRun(t, "-config", path)
 			ctx := context.Background()
 
@@ -64,6 +65,8 @@ func TestSecretsStayOut(t *testing.T) {
 				{"AUTH", brokenPW},
 				{"AUTH", "default", brokenPW},
 				{"AUTH", "nobody", clientPW},
+				{"AUTH", "app", brokenPW},
+				{"AUTH", "app", userPW + "x"},
 				{"HELLO", "3", "AUTH", "default", brokenPW},
 				{"SET", "secret:k", value},
 			} {
@@ -86,6 +89,14 @@ func TestSecretsStayOut(t *testing.T) {
 				{"NOSUCHCOMMAND", value, clientPW},
 			} {
 				raw.do(args...)
+			}
+			// A read-only user's refused write, which names the command.
+			ro := dialResp(t, r.proxy)
+			if got := ro.do("AUTH", "ro", userPW); got != "+OK" {
+				t.Fatalf("AUTH ro: %q", got)
+			}
+			if got := ro.do("SET", "secret:k", value); !strings.HasPrefix(got, "-NOPERM") {
+				t.Errorf("SET by the read-only user: %q", got)
 			}
 			// Protocol errors with a password in them.
 			for _, junk := range []string{
