@@ -56,7 +56,7 @@ var referenceNotes = map[string]string{
 	"config|set":      "refused unless commands.config_set is all-nodes; then sent to every master and replica",
 	"config|get":      "asks any master; the values of requirepass, masterauth and the TLS key passphrases are hidden",
 	"select":          "database 0 only, as on a cluster node",
-	"auth":            "checked against clients.password",
+	"auth":            "checked against clients.password and clients.users",
 	"role":            "a master without replicas",
 	"client|list":     "the proxy's own clients",
 	"client|kill":     "the proxy's own clients",
