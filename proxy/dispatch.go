@@ -51,7 +51,7 @@ var kinds = map[string]kind{
 	"client|setinfo": kindLocal, "client|tracking": kindLocal, "client|trackinginfo": kindLocal,
 	"client|getredir": kindLocal, "client|caching": kindLocal,
 	"cluster": kindLocal, "cluster|countkeysinslot": kindSlotArg, "cluster|getkeysinslot": kindSlotArg,
-	"config|set": kindLocal, "config|get": kindLocal,
+	"config|set": kindLocal, "config|get": kindLocal, "acl|whoami": kindLocal,
 	"scan":       kindLocal, "randomkey": kindLocal, "info": kindLocal, "wait": kindLocal,
 	"slowlog": kindLocal,
 

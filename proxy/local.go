@@ -46,6 +46,8 @@ func (s *session) answerLocal(cmd *Command, args [][]byte) {
 		s.replyMode = replyOn
 		s.meta.Store(nil)
 		s.local = appendSimple(s.local, "RESET")
+	case "acl|whoami":
+		s.local = appendBulkString(s.local, s.userName())
 	case "readonly", "readwrite":
 		s.local = appendSimple(s.local, "OK")
 	case "role":

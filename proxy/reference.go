@@ -57,6 +57,7 @@ var referenceNotes = map[string]string{
 	"config|get":      "asks any master; the values of requirepass, masterauth and the TLS key passphrases are hidden",
 	"select":          "database 0 only, as on a cluster node",
 	"auth":            "checked against clients.password and clients.users",
+	"acl|whoami":      "the proxy's user the client authenticated as",
 	"role":            "a master without replicas",
 	"client|list":     "the proxy's own clients",
 	"client|kill":     "the proxy's own clients",

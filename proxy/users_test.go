@@ -114,6 +114,9 @@ func TestClientAuth(t *testing.T) {
 		if err != nil || info.User != "app" {
 			t.Errorf("CLIENT INFO user: %+v %v", info, err)
 		}
+		if who, err := dial("app", appPW, 2).Do(ctx, "ACL", "WHOAMI").Text(); err != nil || who != "app" {
+			t.Errorf("ACL WHOAMI: %q %v", who, err)
+		}
 	})
 
 	t.Run("ReadOnlyUser", func(t *testing.T) {
