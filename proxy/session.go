@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -259,6 +260,9 @@ func (s *session) read() error {
 		s.releaseBuffers()
 		if s.raw != nil {
 			return s.readIdle()
+		}
+		if tc, ok := s.nc.(*tls.Conn); ok {
+			return s.readIdleTLS(tc)
 		}
 		s.rbuf = getBuffer()
 	} else if s.rend == len(s.rbuf) {

@@ -1,0 +1,144 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync/atomic"
+	"time"
+)
+
+// TLSOptions say how clients connect to the proxy over TLS.
+type TLSOptions struct {
+	// CertFile and KeyFile are the PEM certificate (with its chain) and
+	// key the proxy shows its clients. Both are required.
+	CertFile, KeyFile string
+	// ClientCAFile, when set, is a PEM file of CA certificates: a client
+	// must show a certificate signed by one of them (mutual TLS), as with
+	// redis-server's tls-auth-clients yes. "" asks clients for none.
+	ClientCAFile string
+	// MinVersion is the oldest TLS version accepted, tls.VersionTLS12 or
+	// tls.VersionTLS13; zero means TLS 1.2.
+	MinVersion uint16
+	// HandshakeTimeout bounds a client's TLS handshake, counted from the
+	// accept: a client that connects and says nothing holds a goroutine
+	// and a client slot no longer than that. Zero means 10s.
+	HandshakeTimeout time.Duration
+}
+
+// TLS is the client listener's TLS configuration, given to a Server in
+// Options.TLS. The files are read by NewTLS and again by Reload: a reload
+// serves the clients that connect from then on, with a certificate, a
+// client CA and session ticket keys of its own (a ticket issued before it
+// cannot resume a session around a CA taken out); clients connected
+// before keep their session.
+type TLS struct {
+	opts    TLSOptions
+	current atomic.Pointer[tls.Config]
+}
+
+// NewTLS reads the files opts names.
+func NewTLS(opts TLSOptions) (*TLS, error) {
+	if opts.CertFile == "" || opts.KeyFile == "" {
+		return nil, errors.New("proxy: TLS needs a certificate and a key file")
+	}
+	if opts.MinVersion == 0 {
+		opts.MinVersion = tls.VersionTLS12
+	}
+	if opts.HandshakeTimeout <= 0 {
+		opts.HandshakeTimeout = 10 * time.Second
+	}
+	t := &TLS{opts: opts}
+	if err := t.Reload(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Reload reads the files again, for the clients that connect from now on.
+// On error the configuration in use stays.
+func (t *TLS) Reload() error {
+	pair, err := tls.LoadX509KeyPair(t.opts.CertFile, t.opts.KeyFile)
+	if err != nil {
+		return fmt.Errorf("proxy: TLS: %w", err)
+	}
+	cfg := &tls.Config{
+		Certificates: []tls.Certificate{pair},
+		MinVersion:   t.opts.MinVersion,
+		// A batch of replies is one record, and one write, up to 16 KiB
+		// from the first byte: small first records only help a browser
+		// render early.
+		DynamicRecordSizingDisabled: true,
+	}
+	if t.opts.ClientCAFile != "" {
+		pem, err := os.ReadFile(t.opts.ClientCAFile)
+		if err != nil {
+			return fmt.Errorf("proxy: TLS: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("proxy: TLS: %s: no PEM certificate in it", t.opts.ClientCAFile)
+		}
+		cfg.ClientCAs = pool
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	t.current.Store(cfg)
+	return nil
+}
+
+// handshakeTLSClient completes a client's TLS handshake, within the
+// handshake timeout, then has the client served as any other; its own
+// function so that stack traces name it. A handshake that fails leaves the
+// session to end on its first read, which returns the handshake's error.
+//
+// The session runs on a goroutine of its own: the handshake's calls grow
+// this one's stack, which an idle session would otherwise keep (a proxy
+// that allocates nothing per request seldom runs the GC that shrinks it).
+func (s *Server) handshakeTLSClient(sess *session, tc *tls.Conn) {
+	tc.SetDeadline(time.Now().Add(s.opts.TLS.opts.HandshakeTimeout))
+	if err := tc.Handshake(); err != nil {
+		s.handshakeFailed(tc.RemoteAddr(), err)
+		tc.Close()
+	} else {
+		tc.SetWriteDeadline(time.Time{})
+		sess.clearReadDeadline()
+	}
+	go s.serveClient(sess)
+}
+
+// handshakeFailed logs a client's failed handshake: at debug level when the
+// client hung up without a word, as load balancers' TCP health checks do.
+func (s *Server) handshakeFailed(remote net.Addr, err error) {
+	if errors.Is(err, io.EOF) {
+		s.opts.Logger.Debug("client TLS handshake failed", "remote", remote, "err", err)
+		return
+	}
+	s.opts.Logger.Info("client TLS handshake failed", "remote", remote, "err", err)
+}
+
+// readIdleTLS is readIdle for a TLS client: it waits for the client's next
+// bytes with one byte of buffer, and takes a read buffer from the pool only
+// once they have come, so that an idle TLS client does not hold 16 KiB.
+// crypto/tls keeps the rest of the record that byte came in, which the
+// next read returns at once; a client that sent that byte alone is waited
+// for with the buffer, as any client halfway through a command.
+func (s *session) readIdleTLS(tc *tls.Conn) error {
+	var first [1]byte
+	n, err := 0, error(nil)
+	for n == 0 && err == nil {
+		n, err = tc.Read(first[:])
+	}
+	if n == 0 {
+		return err
+	}
+	s.rbuf = getBuffer()
+	s.rbuf[0] = first[0]
+	m, err := tc.Read(s.rbuf[1:])
+	s.rend = 1 + m
+	s.countIn(1 + m)
+	return err
+}
