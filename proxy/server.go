@@ -239,7 +239,7 @@ func (s *Server) start(nc net.Conn) {
 	}
 	var tc *tls.Conn
 	if s.opts.TLS != nil {
-		tc = tls.Server(nc, s.opts.TLS.current.Load())
+		tc = tls.Server(s.newTLSSocket(nc), s.opts.TLS.current.Load())
 		nc = tc
 	}
 	sess := newSession(s, nc, s.lastID.Add(1))

@@ -621,6 +621,7 @@ func (s *session) close() {
 		s.nc.SetWriteDeadline(time.Now().Add(closeGrace))
 		s.out.done.Wait()
 	}
+	drainTLS(s.nc)
 	s.nc.Close()
 	s.releaseBuffers()
 }

@@ -8,8 +8,12 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"github.com/slotproxy/slotproxy/internal/sockio"
 )
 
 // TLSOptions say how clients connect to the proxy over TLS.
@@ -141,4 +145,155 @@ func (s *session) readIdleTLS(tc *tls.Conn) error {
 	s.rend = 1 + m
 	s.countIn(1 + m)
 	return err
+}
+
+// tlsSocket is the socket under a TLS client's crypto/tls connection.
+// crypto/tls hands it each record and waits until it has taken it: a
+// session waiting so for a client that does not read would stop reading
+// that client, and a client that sends more than the sockets hold before
+// it reads (go-redis and Jedis pipelines do) would wait for the session:
+// neither would ever move; Pub/Sub messages, written from the hub's
+// goroutines, would wait too. So, as the backlog does for a plain client
+// (output.go), a write gives the socket what it takes at once and leaves
+// the rest to a goroutine of the socket's own; past
+// Options.MaxOutputBytes waiting, the client is disconnected. Reads go
+// through as they are.
+//
+// crypto/tls calls Write with its output lock held, so writes come one at
+// a time; mu orders them with the flushing goroutine.
+type tlsSocket struct {
+	*net.TCPConn
+	srv *Server
+	raw syscall.RawConn
+
+	writeFn  func(fd uintptr) bool // t.writeReady, made once
+	writeB   []byte
+	writeN   int
+	writeErr error
+
+	mu      sync.Mutex
+	buf     []byte        // records waiting, in order
+	writing bool          // flush owns the socket's writes
+	done    chan struct{} // closed when flush returns
+	err     error         // a write failed, or errSlowClient; final
+}
+
+// newTLSSocket returns nc ready to carry a TLS client's connection; a
+// connection that is not a TCP socket is returned as it is.
+func (s *Server) newTLSSocket(nc net.Conn) net.Conn {
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return nc
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return nc
+	}
+	t := &tlsSocket{TCPConn: tc, srv: s, raw: raw}
+	t.writeFn = t.writeReady
+	return t
+}
+
+func (t *tlsSocket) Write(b []byte) (int, error) {
+	limit := t.srv.opts.MaxOutputBytes
+	t.mu.Lock()
+	switch {
+	case t.err != nil:
+		t.mu.Unlock()
+		return 0, t.err
+	case t.writing:
+		if len(t.buf)+len(b) > limit {
+			t.mu.Unlock()
+			return 0, t.overLimit()
+		}
+		t.buf = append(t.buf, b...)
+		t.mu.Unlock()
+		return len(b), nil
+	}
+	t.mu.Unlock()
+	t.writeB, t.writeN, t.writeErr = b, 0, nil
+	err := t.raw.Write(t.writeFn)
+	n := t.writeN
+	t.writeB = nil
+	if err == nil {
+		err = t.writeErr
+	}
+	if err != nil || n == len(b) {
+		return n, err
+	}
+	if len(b)-n > limit {
+		return n, t.overLimit()
+	}
+	t.mu.Lock()
+	t.buf = append(t.buf[:0], b[n:]...)
+	t.writing = true
+	t.done = make(chan struct{})
+	t.mu.Unlock()
+	go t.flush()
+	return len(b), nil
+}
+
+// writeReady is Write's callback: one attempt that does not wait.
+func (t *tlsSocket) writeReady(fd uintptr) bool {
+	t.writeN, t.writeErr = sockio.Write(fd, t.writeB)
+	if t.writeErr == syscall.EAGAIN {
+		t.writeErr = nil
+	}
+	return true
+}
+
+// flush writes what waits until nothing does, or a write fails.
+func (t *tlsSocket) flush() {
+	defer close(t.done)
+	var out []byte
+	for {
+		t.mu.Lock()
+		if len(t.buf) == 0 || t.err != nil {
+			// Caught up: the buffers, grown for the client's lag, go to
+			// the GC rather than stay with an idle connection.
+			t.buf = nil
+			t.writing = false
+			t.mu.Unlock()
+			return
+		}
+		out, t.buf = t.buf, out[:0]
+		t.mu.Unlock()
+		if _, err := t.TCPConn.Write(out); err != nil {
+			t.mu.Lock()
+			t.err = err
+			t.mu.Unlock()
+		}
+	}
+}
+
+// overLimit disconnects a client whose replies waiting passed the limit.
+func (t *tlsSocket) overLimit() error {
+	t.mu.Lock()
+	t.err = errSlowClient
+	t.mu.Unlock()
+	t.srv.closedBy(closedOutputLimit)
+	t.srv.opts.Logger.Warn("client disconnected", "reason", "output_limit",
+		"remote", t.RemoteAddr(), "limit_bytes", t.srv.opts.MaxOutputBytes)
+	t.TCPConn.Close()
+	return errSlowClient
+}
+
+// drainTLS gives a TLS client whose session is ending closeGrace to take
+// the replies still waiting, as close does for a plain client's backlog.
+func drainTLS(nc net.Conn) {
+	tc, ok := nc.(*tls.Conn)
+	if !ok {
+		return
+	}
+	t, ok := tc.NetConn().(*tlsSocket)
+	if !ok {
+		return
+	}
+	t.mu.Lock()
+	writing, done := t.writing, t.done
+	t.mu.Unlock()
+	if writing {
+		t.SetWriteDeadline(time.Now().Add(closeGrace))
+		<-done
+	}
 }

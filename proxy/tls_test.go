@@ -2,10 +2,12 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"net"
@@ -154,6 +156,8 @@ func TestTLS(t *testing.T) {
 	t.Run("Reload", func(t *testing.T) { testTLSReload(t, s) })
 	t.Run("ReloadClientCA", func(t *testing.T) { testTLSReloadClientCA(t, s) })
 	t.Run("Limits", func(t *testing.T) { testTLSLimits(t, s) })
+	t.Run("UnreadReplies", func(t *testing.T) { testTLSUnreadReplies(t, s) })
+	t.Run("SlowReaders", func(t *testing.T) { testTLSSlowReaders(t, s) })
 	t.Run("WrongBackendCA", func(t *testing.T) { testTLSWrongBackendCA(t, s) })
 }
 
@@ -417,6 +421,127 @@ func testTLSLimits(t *testing.T, s *tlsSetup) {
 		c.Close()
 		t.Error("a second client got its handshake past max_clients 1")
 	}
+}
+
+// testTLSUnreadReplies: a client that sends a pipeline too long for the
+// sockets' buffers before it reads a reply (go-redis and Jedis pipelines
+// do) gets every reply: the proxy goes on reading while the replies wait,
+// as for a plain client.
+func testTLSUnreadReplies(t *testing.T, s *tlsSetup) {
+	p, _ := s.start(t, Options{MaxOutputBytes: 64 << 20}, TLSOptions{}, router.TLSOptions{}, router.Options{}, true)
+	value := strings.Repeat("v", 100)
+	if err := tlsGoRedis(t, p.Addr, s.clientConfig(t, nil)).Set(context.Background(), "tls:pipe", value, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 300000 // 9 MB of requests, 32 MB of replies
+	get := []byte("*2\r\n$3\r\nGET\r\n$8\r\ntls:pipe\r\n")
+	reply := "$100\r\n" + value + "\r\n"
+	c := dialTLS(t, p.Addr, s.clientConfig(t, nil))
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	// QUIT ends the session while most replies still wait: they are
+	// written before the connection is closed.
+	if _, err := c.Write(append(bytes.Repeat(get, n), "*1\r\n$4\r\nQUIT\r\n"...)); err != nil {
+		t.Fatalf("writing %d GETs before reading: %v", n, err)
+	}
+	// Once QUIT is answered, the session waits for its client to read.
+	clustertest.Eventually(t, 30*time.Second, func() error {
+		p.Server.mu.Lock()
+		defer p.Server.mu.Unlock()
+		if len(p.Server.sessions) < 2 { // this one, and the go-redis client's
+			t.Fatal("the session ended before its client read its replies")
+		}
+		for sess := range p.Server.sessions {
+			if sess.cmds.Load() == n+1 {
+				return nil
+			}
+		}
+		return errors.New("QUIT not answered yet")
+	})
+	buf := make([]byte, len(reply))
+	for i := range n {
+		if _, err := io.ReadFull(c.r, buf); err != nil || string(buf) != reply {
+			t.Fatalf("reply %d: %q, %v", i, buf, err)
+		}
+	}
+	if line, err := c.r.ReadString('\n'); err != nil || line != "+OK\r\n" {
+		t.Fatalf("QUIT: %q, %v", line, err)
+	}
+	if b, err := c.r.ReadByte(); err != io.EOF {
+		t.Errorf("after QUIT: %q, %v; want the connection closed", b, err)
+	}
+}
+
+// testTLSSlowReaders: a TLS client that never reads its replies, and a
+// TLS subscriber that never reads its messages, are disconnected past
+// max_output_bytes; meanwhile another subscriber gets every message.
+func testTLSSlowReaders(t *testing.T, s *tlsSetup) {
+	logs := &ptLogBuffer{}
+	p, _ := s.start(t, Options{MaxOutputBytes: 1 << 20, Logger: slog.New(slog.NewTextHandler(logs, nil))},
+		TLSOptions{}, router.TLSOptions{}, router.Options{}, true)
+	ctx := context.Background()
+	cfg := s.clientConfig(t, nil)
+	value := strings.Repeat("v", 1000)
+	if err := tlsGoRedis(t, p.Addr, cfg).Set(ctx, "tls:slow", value, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	// GETs without a read: the proxy closes the connection, and the
+	// client's writes fail, once the replies waiting pass 1 MiB.
+	deaf := dialTLS(t, p.Addr, cfg)
+	deaf.SetDeadline(time.Now().Add(30 * time.Second))
+	get := bytes.Repeat([]byte("*2\r\n$3\r\nGET\r\n$8\r\ntls:slow\r\n"), 1000)
+	var err error
+	for sent := 0; err == nil && sent < 100<<20; sent += len(get) {
+		_, err = deaf.Write(get)
+	}
+	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a client that never reads wrote 100 MB of GETs: %v", err)
+	}
+
+	// A subscriber that reads and one that does not.
+	reader := tlsGoRedis(t, p.Addr, cfg).Subscribe(ctx, "tls:news")
+	defer reader.Close()
+	if _, err := reader.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	silent := dialTLS(t, p.Addr, cfg)
+	silent.SetDeadline(time.Now().Add(30 * time.Second))
+	silent.Write([]byte("*2\r\n$9\r\nSUBSCRIBE\r\n$8\r\ntls:news\r\n"))
+	if line, err := silent.r.ReadString('\n'); err != nil || line != "*3\r\n" {
+		t.Fatalf("SUBSCRIBE: %q, %v", line, err)
+	}
+	pub := tlsGoRedis(t, p.Addr, cfg)
+	// 20 MB: more than the sockets between the proxy and the silent
+	// subscriber hold, whatever their buffers grew to.
+	const n = 20000
+	messages := reader.Channel(redis.WithChannelSize(n))
+	for i := 0; i < n; i += 1000 {
+		_, err := pub.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for range 1000 {
+				p.Publish(ctx, "tls:news", value)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("PUBLISH %d...: %v", i, err)
+		}
+	}
+	for i := range n {
+		select {
+		case m := <-messages:
+			if m.Payload != value {
+				t.Fatalf("message %d: %d bytes", i, len(m.Payload))
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the reading subscriber got %d of %d messages", i, n)
+		}
+	}
+	clustertest.Eventually(t, 10*time.Second, func() error {
+		if c := strings.Count(logs.String(), `reason=output_limit`); c < 2 {
+			return fmt.Errorf("%d clients disconnected for their output, want 2:\n%s", c, logs)
+		}
+		return nil
+	})
 }
 
 // testTLSWrongBackendCA: a proxy that does not trust the nodes' CA
