@@ -77,9 +77,10 @@ type Options struct {
 	// TLS, when set, makes every listener Serve is given speak TLS, with
 	// the configuration TLS holds when the client connects. A TLS
 	// client's session reads and writes through crypto/tls rather than
-	// the socket: it never parks, so an idle one keeps its goroutine (a
-	// few KiB more than a parked plain client), and IdleTimeout, which
-	// works on parked sessions, does not close it. nil means plain TCP.
+	// the socket: it never parks, so an idle one keeps its goroutine and
+	// crypto/tls's state (about 20 KiB, where a parked plain client costs
+	// 1.4 to 4 KiB), and IdleTimeout, which works on parked sessions,
+	// does not close it. nil means plain TCP.
 	TLS *TLS
 }
 

@@ -37,9 +37,9 @@ type TLSOptions struct {
 // TLS is the client listener's TLS configuration, given to a Server in
 // Options.TLS. The files are read by NewTLS and again by Reload: a reload
 // serves the clients that connect from then on, with a certificate, a
-// client CA and session ticket keys of its own (a ticket issued before it
-// cannot resume a session around a CA taken out); clients connected
-// before keep their session.
+// client CA and session ticket keys of its own, so that no session made
+// before it resumes after it (with the certificate or the CA it replaced);
+// clients connected before keep their session.
 type TLS struct {
 	opts    TLSOptions
 	current atomic.Pointer[tls.Config]
@@ -174,7 +174,7 @@ type tlsSocket struct {
 	mu      sync.Mutex
 	buf     []byte        // records waiting, in order
 	writing bool          // flush owns the socket's writes
-	done    chan struct{} // closed when flush returns
+	done    chan struct{} // closed when the last flush started returns
 	err     error         // a write failed, or errSlowClient; final
 }
 
@@ -228,8 +228,9 @@ func (t *tlsSocket) Write(b []byte) (int, error) {
 	t.buf = append(t.buf[:0], b[n:]...)
 	t.writing = true
 	t.done = make(chan struct{})
+	done := t.done
 	t.mu.Unlock()
-	go t.flush()
+	go t.flush(done)
 	return len(b), nil
 }
 
@@ -242,9 +243,11 @@ func (t *tlsSocket) writeReady(fd uintptr) bool {
 	return true
 }
 
-// flush writes what waits until nothing does, or a write fails.
-func (t *tlsSocket) flush() {
-	defer close(t.done)
+// flush writes what waits until nothing does, or a write fails, then
+// closes done. (Not t.done: once writing is false, the next flush may have
+// its own.)
+func (t *tlsSocket) flush(done chan struct{}) {
+	defer close(done)
 	var out []byte
 	for {
 		t.mu.Lock()
@@ -260,7 +263,9 @@ func (t *tlsSocket) flush() {
 		t.mu.Unlock()
 		if _, err := t.TCPConn.Write(out); err != nil {
 			t.mu.Lock()
-			t.err = err
+			if t.err == nil { // overLimit's, which closed the socket, stays
+				t.err = err
+			}
 			t.mu.Unlock()
 		}
 	}

@@ -297,7 +297,10 @@ func testTLSReload(t *testing.T, s *tlsSetup) {
 	copyTLSFile(t, s.proxy.CertFile, certFile)
 	copyTLSFile(t, s.proxy.KeyFile, keyFile)
 	p, ctls := s.start(t, Options{}, TLSOptions{CertFile: certFile, KeyFile: keyFile}, router.TLSOptions{}, router.Options{}, true)
+	// With a session cache: a session resumed across the reload would
+	// show the certificate of its first handshake.
 	cfg := s.clientConfig(t, nil)
+	cfg.ClientSessionCache = tls.NewLRUClientSessionCache(4)
 
 	old := dialTLS(t, p.Addr, cfg)
 	if line, err := old.ping(); err != nil || line != "+PONG\r\n" {
@@ -305,6 +308,9 @@ func testTLSReload(t *testing.T, s *tlsSetup) {
 	}
 	if old.serial().Cmp(s.proxy.Cert.SerialNumber) != 0 {
 		t.Fatalf("served serial %v, want %v", old.serial(), s.proxy.Cert.SerialNumber)
+	}
+	if !dialTLS(t, p.Addr, cfg).ConnectionState().DidResume {
+		t.Fatal("no session resumed before the reload: the check after it would prove less")
 	}
 
 	renewed, err := s.ca.Issue("proxy-renewed")
@@ -320,8 +326,9 @@ func testTLSReload(t *testing.T, s *tlsSetup) {
 		t.Fatal(err)
 	}
 	fresh := dialTLS(t, p.Addr, cfg)
-	if fresh.serial().Cmp(renewed.Cert.SerialNumber) != 0 {
-		t.Fatalf("after the reload a new connection sees serial %v, want the renewed %v", fresh.serial(), renewed.Cert.SerialNumber)
+	if fresh.serial().Cmp(renewed.Cert.SerialNumber) != 0 || fresh.ConnectionState().DidResume {
+		t.Fatalf("after the reload a new connection sees serial %v (resumed: %v), want the renewed %v",
+			fresh.serial(), fresh.ConnectionState().DidResume, renewed.Cert.SerialNumber)
 	}
 	for name, c := range map[string]*tlsConn{"old": old, "new": fresh} {
 		if line, err := c.ping(); err != nil || line != "+PONG\r\n" {
@@ -574,6 +581,68 @@ func copyTLSFile(t *testing.T, from, to string) {
 	}
 	if err := os.WriteFile(to, b, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTLSSocket: the socket under a TLS client's connection takes every
+// write at once, delivers the bytes in order across many rounds of
+// falling behind and catching up, and refuses writes once more than the
+// output limit waits.
+func TestTLSSocket(t *testing.T) {
+	srv := &Server{opts: Options{MaxOutputBytes: 4 << 20}}
+	srv.opts.setDefaults()
+	near, far := clustertest.TCPPair(t)
+	sock, ok := srv.newTLSSocket(far).(*tlsSocket)
+	if !ok {
+		t.Fatal("a TCP connection got no tlsSocket")
+	}
+
+	// Rounds of: nobody reads until the socket is full and the flushing
+	// goroutine holds the rest; then the reader takes everything written
+	// so far, and the goroutine ends, caught up.
+	const chunk = 64 << 10
+	var want, got bytes.Buffer
+	for round := range 5 {
+		for i := 0; ; i++ {
+			b := bytes.Repeat([]byte{byte(round*16 + i)}, chunk)
+			want.Write(b)
+			if n, err := sock.Write(b); n != chunk || err != nil {
+				t.Fatalf("round %d, write %d: %d, %v", round, i, n, err)
+			}
+			sock.mu.Lock()
+			behind := sock.writing
+			sock.mu.Unlock()
+			if behind {
+				break
+			}
+		}
+		near.SetReadDeadline(time.Now().Add(30 * time.Second))
+		if _, err := io.CopyN(&got, near, int64(want.Len()-got.Len())); err != nil {
+			t.Fatalf("round %d: reading: %v", round, err)
+		}
+		clustertest.Eventually(t, 10*time.Second, func() error {
+			sock.mu.Lock()
+			defer sock.mu.Unlock()
+			if sock.writing || sock.buf != nil {
+				return errors.New("the flushing goroutine is still on after the reader caught up")
+			}
+			return nil
+		})
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Fatalf("the reader got %d bytes, not the %d written, in order", got.Len(), want.Len())
+	}
+
+	// Nobody reads any more: past 4 MiB waiting, writes fail.
+	var err error
+	for sent := 0; err == nil && sent < 64<<20; sent += chunk {
+		_, err = sock.Write(make([]byte, chunk))
+	}
+	if err != errSlowClient {
+		t.Fatalf("writes to a client that does not read: %v, want errSlowClient", err)
+	}
+	if _, err := sock.Write([]byte("x")); err != errSlowClient {
+		t.Errorf("a write after the limit: %v, want errSlowClient", err)
 	}
 }
 
