@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -262,6 +263,9 @@ func (s *session) read() error {
 		s.releaseBuffers()
 		if s.raw != nil {
 			return s.readIdle()
+		}
+		if tc, ok := s.nc.(*tls.Conn); ok {
+			return s.readIdleTLS(tc)
 		}
 		s.rbuf = getBuffer()
 	} else if s.rend == len(s.rbuf) {
@@ -620,6 +624,7 @@ func (s *session) close() {
 		s.nc.SetWriteDeadline(time.Now().Add(closeGrace))
 		s.out.done.Wait()
 	}
+	drainTLS(s.nc)
 	s.nc.Close()
 	s.releaseBuffers()
 }

@@ -372,7 +372,7 @@ func (c *conn) fail(err error) {
 
 	c.signal() // stop the writer
 	if nc != nil {
-		nc.Close()
+		closeNow(nc)
 	}
 	c.p.dropped(c, err, nc != nil)
 	for _, r := range lost {

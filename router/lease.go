@@ -237,7 +237,7 @@ func (p *leasePool) dial(resp3 bool) (*Lease, error) {
 // alive tells whether an idle connection is still usable: the node has
 // not closed it and sent nothing unasked.
 func (l *Lease) alive() bool {
-	sc, ok := l.nc.(syscall.Conn)
+	sc, ok := socketOf(l.nc).(syscall.Conn)
 	if !ok {
 		return true
 	}

@@ -44,7 +44,8 @@ type Options struct {
 	// Logger receives connection events; nil means no logs.
 	Logger *slog.Logger
 	// Dial opens a connection to a node; nil means TCP with DialTimeout
-	// and keep-alives. In-memory benchmarks dial pipes.
+	// and keep-alives. (*TLS).Dial speaks TLS; in-memory benchmarks dial
+	// pipes.
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
 }
 

@@ -12,8 +12,10 @@ import (
 // socket is a backend connection's I/O. On a TCP connection the reads and
 // writes are raw system calls on the non-blocking socket (internal/sockio
 // says why), waiting in the runtime's poller only when the socket has no
-// bytes or no room. Other connections (in-memory pipes in benchmarks, a
-// custom Options.Dial) go through net.Conn.
+// bytes or no room. Other connections go through net.Conn: in-memory pipes
+// in benchmarks, a custom Options.Dial, and TLS, whose records crypto/tls
+// seals and opens in user space. A batch is still one Write there, which
+// crypto/tls sends as one record, and one system call, per 16 KiB.
 //
 // The reader and the writer goroutines each use their own half: the
 // callbacks and their results are fields, made once, so that a read or a

@@ -17,12 +17,13 @@ import (
 //
 // It speaks RESP2 itself on one connection per call rather than through a
 // client library: discovery runs every few seconds in a process meant to
-// stay small, and a library would bring its pools, goroutines and TLS
-// stack into the binary for three commands.
+// stay small, and a library would bring its pools and goroutines into the
+// binary for three commands. Options.Dial makes the connection, TLS or not.
 func (m *Map) fetch(ctx context.Context, addr string) (*Table, error) {
 	deadline := time.Now().Add(m.opts.DialTimeout + m.opts.ReadTimeout)
-	d := net.Dialer{Timeout: m.opts.DialTimeout}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	dctx, cancel := context.WithTimeout(ctx, m.opts.DialTimeout)
+	conn, err := m.opts.Dial(dctx, addr)
+	cancel()
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +74,7 @@ func (m *Map) exchange(conn net.Conn, from string) (*Table, error) {
 		return nil, fmt.Errorf("reading the CLUSTER SHARDS reply: %w", err)
 	}
 	if shards.kind != kindError {
-		return tableFromShards(shards, from)
+		return tableFromShards(shards, from, m.opts.TLS)
 	}
 	if err := replyError(shards.str); !isUnknownCommand(err) {
 		return nil, fmt.Errorf("CLUSTER SHARDS: %w", err)
@@ -102,8 +103,9 @@ func isUnknownCommand(err error) bool {
 // tableFromShards builds a table from a CLUSTER SHARDS reply: an array of
 // shards, each (RESP2 having no maps) a flat array of names and values:
 // "slots" a flat array of start, end pairs, "nodes" an array of nodes, each
-// itself a flat array of names and values.
-func tableFromShards(reply value, from string) (*Table, error) {
+// itself a flat array of names and values. tls picks each node's tls-port
+// over its plaintext port.
+func tableFromShards(reply value, from string, tls bool) (*Table, error) {
 	if reply.kind != kindArray {
 		return nil, fmt.Errorf("%w: CLUSTER SHARDS replied with %s, not an array", ErrBadTopology, reply.kind)
 	}
@@ -138,7 +140,11 @@ func tableFromShards(reply value, from string) (*Table, error) {
 			if err != nil {
 				return nil, fmt.Errorf("shard %d, node %d: %w", i, j, err)
 			}
-			node := Node{ID: n.id, Addr: nodeAddr(n.ip, n.endpoint, n.port, from)}
+			port := n.port
+			if tls && n.tlsPort != 0 || port == 0 {
+				port = n.tlsPort
+			}
+			node := Node{ID: n.id, Addr: nodeAddr(n.ip, n.endpoint, port, from)}
 			switch {
 			case n.role == "master":
 				master = node
@@ -156,7 +162,7 @@ func tableFromShards(reply value, from string) (*Table, error) {
 // shardNode is what discovery uses of a node in a CLUSTER SHARDS reply.
 type shardNode struct {
 	id, ip, endpoint, role, health string
-	port                           int64
+	port, tlsPort                  int64
 }
 
 func readShardNode(v value) (shardNode, error) {
@@ -176,6 +182,8 @@ func readShardNode(v value) (shardNode, error) {
 			n.health, ok = v.text()
 		case "port":
 			n.port, ok = v.int, v.kind == kindInt
+		case "tls-port":
+			n.tlsPort, ok = v.int, v.kind == kindInt
 		}
 		return ok
 	})

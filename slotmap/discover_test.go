@@ -47,7 +47,7 @@ func fromShards(shards []redis.ClusterShard, from string) (*Table, error) {
 		}
 		reply.array = append(reply.array, arrayV(bulkV("slots"), slots, bulkV("nodes"), nodes))
 	}
-	return tableFromShards(reread(reply), from)
+	return tableFromShards(reread(reply), from, false)
 }
 
 func fromSlots(slots []redis.ClusterSlot, from string) (*Table, error) {

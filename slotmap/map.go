@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -45,6 +46,14 @@ type Options struct {
 	// Logger receives one line per topology change and per failed
 	// discovery; nil means no logs.
 	Logger *slog.Logger
+	// Dial opens a connection to a node; nil means plain TCP. The router's
+	// dialer goes here too, so that discovery speaks TLS when it does.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// TLS says Dial speaks TLS: a node is then dialed on the tls-port
+	// CLUSTER SHARDS announces (a node with tls-cluster announces both
+	// ports when it also has a plaintext one). CLUSTER SLOTS needs no
+	// telling: a node answers it with the port of the connection's kind.
+	TLS bool
 }
 
 func (o *Options) setDefaults() {
@@ -62,6 +71,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Dial == nil {
+		d := &net.Dialer{}
+		o.Dial = func(ctx context.Context, addr string) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", addr)
+		}
 	}
 }
 

@@ -34,6 +34,9 @@ type Config struct {
 	// they sent before they are disconnected.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 
+	TLS        TLSConfig        `yaml:"tls"`
+	BackendTLS BackendTLSConfig `yaml:"backend_tls"`
+
 	// File is the configuration file's absolute path, for INFO; "" when
 	// none was given. Not a key.
 	File string `yaml:"-"`
@@ -61,8 +64,8 @@ type ClientsConfig struct {
 	Password string `yaml:"password"`
 	// Users are client accounts besides the default user, ACL style.
 	Users          []UserConfig `yaml:"users"`
-	MaxClients     int    `yaml:"max_clients"`
-	MaxOutputBytes int    `yaml:"max_output_bytes"`
+	MaxClients     int          `yaml:"max_clients"`
+	MaxOutputBytes int          `yaml:"max_output_bytes"`
 	// IdleTimeout closes a client idle for that long (redis-server's
 	// timeout); 0 never does.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
@@ -141,6 +144,27 @@ type LogConfig struct {
 	Format string `yaml:"format"`
 }
 
+// TLSConfig is TLS on the client listener, which speaks it when cert_file
+// is set (and then only it).
+type TLSConfig struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile, when set, makes clients show a certificate it signs.
+	ClientCAFile     string        `yaml:"client_ca_file"`
+	MinVersion       string        `yaml:"min_version"` // "1.2" or "1.3"
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+}
+
+// BackendTLSConfig is TLS towards the cluster's nodes, discovery included.
+type BackendTLSConfig struct {
+	Enabled bool   `yaml:"enabled"`
+	CAFile  string `yaml:"ca_file"`
+	// CertFile and KeyFile are the client certificate the nodes may ask for.
+	CertFile   string `yaml:"cert_file"`
+	KeyFile    string `yaml:"key_file"`
+	ServerName string `yaml:"server_name"`
+}
+
 // defaultConfig is what an absent key means.
 func defaultConfig() Config {
 	return Config{
@@ -165,6 +189,8 @@ func defaultConfig() Config {
 		Runtime:  RuntimeConfig{GOMAXPROCS: 1},
 
 		ShutdownGrace: 10 * time.Second,
+
+		TLS: TLSConfig{MinVersion: "1.2", HandshakeTimeout: 10 * time.Second},
 	}
 }
 
@@ -302,6 +328,12 @@ func (c *Config) check() error {
 	if _, err := c.Log.level(); err != nil {
 		return err
 	}
+	if err := c.TLS.check(); err != nil {
+		return err
+	}
+	if err := c.BackendTLS.check(); err != nil {
+		return err
+	}
 	if f := c.Log.Format; f != "text" && f != "json" {
 		return fmt.Errorf("log.format: %q is neither text nor json", f)
 	}
@@ -314,4 +346,38 @@ func (l LogConfig) level() (slog.Level, error) {
 		return 0, fmt.Errorf("log.level: %q is not debug, info, warn or error", l.Level)
 	}
 	return lv, nil
+}
+
+func (t TLSConfig) check() error {
+	switch {
+	case t.CertFile != "" && t.KeyFile == "":
+		return errors.New("tls.key_file: required with tls.cert_file")
+	case t.KeyFile != "" && t.CertFile == "":
+		return errors.New("tls.cert_file: required with tls.key_file")
+	case t.ClientCAFile != "" && t.CertFile == "":
+		return errors.New("tls.client_ca_file: set without tls.cert_file, which turns TLS on")
+	case t.MinVersion != "1.2" && t.MinVersion != "1.3":
+		return fmt.Errorf("tls.min_version: %q is neither 1.2 nor 1.3", t.MinVersion)
+	case t.HandshakeTimeout <= 0:
+		return fmt.Errorf("tls.handshake_timeout: must be a positive duration, got %v", t.HandshakeTimeout)
+	}
+	return nil
+}
+
+func (b BackendTLSConfig) check() error {
+	if !b.Enabled {
+		for _, kv := range [][2]string{{"ca_file", b.CAFile}, {"cert_file", b.CertFile}, {"key_file", b.KeyFile}, {"server_name", b.ServerName}} {
+			if kv[1] != "" {
+				return fmt.Errorf("backend_tls.%s: set without backend_tls.enabled", kv[0])
+			}
+		}
+		return nil
+	}
+	switch {
+	case b.CertFile != "" && b.KeyFile == "":
+		return errors.New("backend_tls.key_file: required with backend_tls.cert_file")
+	case b.KeyFile != "" && b.CertFile == "":
+		return errors.New("backend_tls.cert_file: required with backend_tls.key_file")
+	}
+	return nil
 }

@@ -111,6 +111,18 @@ log:
 runtime:
   gomaxprocs: 4
 shutdown_grace: 2500ms
+tls:
+  cert_file: /etc/slotproxy/proxy.crt
+  key_file: /etc/slotproxy/proxy.key
+  client_ca_file: /etc/slotproxy/clients-ca.crt
+  min_version: "1.3"
+  handshake_timeout: 3s
+backend_tls:
+  enabled: true
+  ca_file: /etc/slotproxy/redis-ca.crt
+  cert_file: /etc/slotproxy/redis-client.crt
+  key_file: /etc/slotproxy/redis-client.key
+  server_name: redis.internal
 `))
 		if err != nil {
 			t.Fatal(err)
@@ -132,6 +144,11 @@ shutdown_grace: 2500ms
 			Runtime:  RuntimeConfig{GOMAXPROCS: 4},
 
 			ShutdownGrace: 2500 * time.Millisecond,
+
+			TLS: TLSConfig{CertFile: "/etc/slotproxy/proxy.crt", KeyFile: "/etc/slotproxy/proxy.key", ClientCAFile: "/etc/slotproxy/clients-ca.crt",
+				MinVersion: "1.3", HandshakeTimeout: 3 * time.Second},
+			BackendTLS: BackendTLSConfig{Enabled: true, CAFile: "/etc/slotproxy/redis-ca.crt", CertFile: "/etc/slotproxy/redis-client.crt",
+				KeyFile: "/etc/slotproxy/redis-client.key", ServerName: "redis.internal"},
 		}
 		if !reflect.DeepEqual(cfg, want) {
 			t.Errorf("loadConfig =\n%+v\nwant\n%+v", cfg, want)
@@ -214,6 +231,24 @@ func TestConfigCheck(t *testing.T) {
 		{"slow log of every request", "", func(c *Config) { c.Slowlog.Threshold = 0 }},
 		{"negative shutdown grace", "shutdown_grace", func(c *Config) { c.ShutdownGrace = -time.Second }},
 		{"no shutdown grace", "", func(c *Config) { c.ShutdownGrace = 0 }},
+		{"tls certificate and key", "", func(c *Config) { c.TLS.CertFile, c.TLS.KeyFile = "p.crt", "p.key" }},
+		{"tls certificate without key", "tls.key_file", func(c *Config) { c.TLS.CertFile = "p.crt" }},
+		{"tls key without certificate", "tls.cert_file", func(c *Config) { c.TLS.KeyFile = "p.key" }},
+		{"tls client CA without TLS", "tls.client_ca_file", func(c *Config) { c.TLS.ClientCAFile = "ca.crt" }},
+		{"mutual tls", "", func(c *Config) { c.TLS.CertFile, c.TLS.KeyFile, c.TLS.ClientCAFile = "p.crt", "p.key", "ca.crt" }},
+		{"tls 1.3 only", "", func(c *Config) { c.TLS.MinVersion = "1.3" }},
+		{"tls 1.1", "tls.min_version", func(c *Config) { c.TLS.MinVersion = "1.1" }},
+		{"tls version without its dot", "tls.min_version", func(c *Config) { c.TLS.MinVersion = "13" }},
+		{"no tls handshake timeout", "tls.handshake_timeout", func(c *Config) { c.TLS.HandshakeTimeout = 0 }},
+		{"backend tls with the system's roots", "", func(c *Config) { c.BackendTLS.Enabled = true }},
+		{"backend tls CA while off", "backend_tls.ca_file", func(c *Config) { c.BackendTLS.CAFile = "ca.crt" }},
+		{"backend tls name while off", "backend_tls.server_name", func(c *Config) { c.BackendTLS.ServerName = "redis.internal" }},
+		{"backend tls certificate without key", "backend_tls.key_file", func(c *Config) {
+			c.BackendTLS.Enabled, c.BackendTLS.CertFile = true, "c.crt"
+		}},
+		{"backend tls key without certificate", "backend_tls.cert_file", func(c *Config) {
+			c.BackendTLS.Enabled, c.BackendTLS.KeyFile = true, "c.key"
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

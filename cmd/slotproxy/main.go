@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -83,6 +84,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 		logger = slog.New(slog.NewTextHandler(stderr, hopts))
 	}
 
+	certs, err := loadCertificates(cfg, logger)
+	if err != nil {
+		return err
+	}
 	slots, err := slotmap.New(slotmap.Options{
 		Seeds:           cfg.Cluster.Seeds,
 		Username:        cfg.Cluster.Username,
@@ -91,6 +96,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 		DialTimeout:     cfg.Backend.DialTimeout,
 		ReadTimeout:     cfg.Backend.ReadTimeout,
 		Logger:          logger,
+		Dial:            certs.backendDial(),
+		TLS:             certs.backend != nil,
 	})
 	if err != nil {
 		return err
@@ -105,6 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 		Username:            cfg.Cluster.Username,
 		Password:            cfg.Cluster.Password,
 		Logger:              logger,
+		Dial:                certs.backendDial(),
 	})
 	defer rt.Close()
 	srv := proxy.New(rt, proxy.Options{
@@ -126,6 +134,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 		SlowlogThreshold:     cfg.Slowlog.proxyThreshold(),
 		SlowlogMaxLen:        cfg.Slowlog.MaxLen,
 		SlowlogBackendFields: cfg.Slowlog.BackendFields,
+
+		TLS: certs.client,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -162,7 +172,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 		onListen(ln.Addr().String(), adminAddr)
 	}
 
-	r := &reloader{args: args, cfg: cfg, level: level, logger: logger, srv: srv, slots: slots}
+	r := &reloader{args: args, cfg: cfg, level: level, logger: logger, srv: srv, slots: slots, certs: certs}
 wait:
 	for {
 		select {
@@ -278,4 +288,72 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 		return cfg, errCheckAsked
 	}
 	return cfg, nil
+}
+
+// certificates are the TLS configurations of both sides; a nil one is a
+// side in plain TCP.
+type certificates struct {
+	client  *proxy.TLS
+	backend *router.TLS
+	logger  *slog.Logger
+}
+
+// loadCertificates reads the files the tls and backend_tls keys name.
+func loadCertificates(cfg Config, logger *slog.Logger) (*certificates, error) {
+	c := &certificates{logger: logger}
+	if t := cfg.TLS; t.CertFile != "" {
+		minVersion := uint16(tls.VersionTLS12)
+		if t.MinVersion == "1.3" {
+			minVersion = tls.VersionTLS13
+		}
+		var err error
+		c.client, err = proxy.NewTLS(proxy.TLSOptions{
+			CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.ClientCAFile,
+			MinVersion: minVersion, HandshakeTimeout: t.HandshakeTimeout,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		logger.Info("clients connect with TLS", "cert_file", t.CertFile, "client_ca_file", t.ClientCAFile, "min_version", t.MinVersion)
+	}
+	if b := cfg.BackendTLS; b.Enabled {
+		var err error
+		c.backend, err = router.NewTLS(router.TLSOptions{CAFile: b.CAFile, CertFile: b.CertFile, KeyFile: b.KeyFile, ServerName: b.ServerName})
+		if err != nil {
+			return nil, fmt.Errorf("backend_tls: %w", err)
+		}
+		logger.Info("the cluster is reached with TLS", "ca_file", b.CAFile, "cert_file", b.CertFile, "server_name", b.ServerName)
+	}
+	return c, nil
+}
+
+// Reload reads the certificate, key and CA files of both sides again, for
+// the connections made from now on; the SIGHUP handler calls it. A side
+// whose files do not load keeps what it had, and the error says which.
+func (c *certificates) Reload() error {
+	var errs []error
+	if c.client != nil {
+		if err := c.client.Reload(); err != nil {
+			errs = append(errs, fmt.Errorf("tls: %w", err))
+		}
+	}
+	if c.backend != nil {
+		if err := c.backend.Reload(); err != nil {
+			errs = append(errs, fmt.Errorf("backend_tls: %w", err))
+		}
+	}
+	err := errors.Join(errs...)
+	if err == nil && (c.client != nil || c.backend != nil) {
+		c.logger.Info("TLS certificates reloaded")
+	}
+	return err
+}
+
+// backendDial is the dialer of the router and the slot map: nil, their
+// plain TCP default, without backend TLS.
+func (c *certificates) backendDial() func(context.Context, string) (net.Conn, error) {
+	if c.backend == nil {
+		return nil
+	}
+	return c.backend.Dial
 }

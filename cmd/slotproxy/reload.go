@@ -42,6 +42,7 @@ type reloader struct {
 	logger *slog.Logger
 	srv    *proxy.Server
 	slots  *slotmap.Map
+	certs  *certificates // TLS, both sides: their files are read again
 }
 
 // reload reads the file again, checks it as at start-up, and applies the
@@ -51,6 +52,7 @@ type reloader struct {
 func (r *reloader) reload() {
 	if r.cfg.File == "" {
 		r.logger.Warn("SIGHUP: nothing to reload: slotproxy was started without -config")
+		r.reloadCerts()
 		return
 	}
 	next, err := parseArgs(r.args, io.Discard)
@@ -91,6 +93,18 @@ func (r *reloader) reload() {
 	})
 	r.slots.SetRefreshInterval(r.cfg.Cluster.RefreshInterval)
 	r.srv.SetSlowlogThreshold(r.cfg.Slowlog.Threshold)
+	r.reloadCerts()
+}
+
+// reloadCerts reads the TLS certificate, key and CA files again, with or
+// without a configuration file: their paths are the ones started with.
+func (r *reloader) reloadCerts() {
+	if r.certs == nil {
+		return
+	}
+	if err := r.certs.Reload(); err != nil {
+		r.logger.Error("TLS certificates reload failed; the ones in force stay", "err", err)
+	}
 }
 
 func (r *reloader) logReloaded(live, restart []string) {

@@ -59,7 +59,7 @@ func idleConnTest(ctx context.Context, cfg config, seed, logPath string, mem *me
 	}
 
 	logf("opening %d idle connections to a fresh slotproxy (pid %d)", cfg.idleConns, pid)
-	conns, err := dialAll(ctx, p.addr, cfg.idleConns)
+	conns, err := dialAll(ctx, p.addr, cfg.idleConns, cfg.certs)
 	defer func() {
 		for _, c := range conns {
 			c.Close()
@@ -107,8 +107,9 @@ func idleConnTest(ctx context.Context, cfg config, seed, logPath string, mem *me
 }
 
 // dialAll opens n connections with a few dialers at a time, so the listen
-// backlog never overflows into SYN retransmits.
-func dialAll(ctx context.Context, addr string, n int) ([]net.Conn, error) {
+// backlog never overflows into SYN retransmits; with certs, each completes
+// its TLS handshake.
+func dialAll(ctx context.Context, addr string, n int, certs *benchTLS) ([]net.Conn, error) {
 	const workers = 32
 	conns := make([]net.Conn, n)
 	errs := make([]error, workers)
@@ -118,6 +119,9 @@ func dialAll(ctx context.Context, addr string, n int) ([]net.Conn, error) {
 		wg.Go(func() {
 			for i := w; i < n; i += workers {
 				c, err := d.DialContext(ctx, "tcp", addr)
+				if err == nil {
+					c, err = certs.handshake(ctx, c)
+				}
 				if err != nil {
 					errs[w] = fmt.Errorf("connection %d of %d to %s: %w", i+1, n, addr, err)
 					return

@@ -58,6 +58,9 @@ type config struct {
 	out       string        // markdown report file; "" means stdout only
 	timeout   time.Duration // bounds the whole program
 	metrics   bool          // the proxy serves /metrics (and so keeps its per-command counts)
+	tls       bool          // clients speak TLS to the proxy and the standalone server (tls.go)
+
+	certs *benchTLS // with tls: made in the bench's temp dir; nil without
 }
 
 func main() {
@@ -89,6 +92,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.out, "out", "", "also write the report to this file")
 	fs.DurationVar(&cfg.timeout, "timeout", 15*time.Minute, "give up (and clean up) after this long")
 	fs.BoolVar(&cfg.metrics, "metrics", true, "run the proxy with its admin listener, which keeps per-command counts and latencies; -metrics=false measures it without")
+	fs.BoolVar(&cfg.tls, "tls", false, "clients speak TLS to the proxy and to the standalone server (redis-benchmark --tls); only the SET and GET scenarios run")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -140,9 +144,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	if cfg.tls {
+		if cfg.certs, err = newBenchTLS(tmp); err != nil {
+			return err
+		}
+	}
 
 	machine := probeMachine(ctx)
 	machine.metrics = cfg.metrics
+	machine.tls = cfg.tls
 	clk := clockTicks(ctx)
 
 	logf("starting a 3-master cluster")
@@ -172,7 +182,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		logf("%d keys in the cluster", n)
 	}
 
-	ref, err := startStandalone(ctx, filepath.Join(tmp, "standalone"), filepath.Join(tmp, "standalone.log"))
+	ref, err := startStandalone(ctx, cfg.certs, filepath.Join(tmp, "standalone"), filepath.Join(tmp, "standalone.log"))
 	if err != nil {
 		return err
 	}
@@ -199,6 +209,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	r := &runner{cfg: cfg, cluster: cluster, proxy: proxy, standalone: ref, masterPIDs: masterPIDs, clk: clk, logf: logf}
 	var results []scenarioResult
 	for _, sc := range scenarios() {
+		if cfg.tls && sc.test == "" {
+			continue // MGET and MSET: -tls measures what TLS adds per request
+		}
 		res, err := r.scenario(ctx, sc)
 		if err != nil {
 			return err

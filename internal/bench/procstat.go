@@ -235,6 +235,7 @@ type machine struct {
 	goVer    string
 	revision string // git HEAD of the working tree, "+dirty" if modified
 	metrics  bool   // the proxy ran with its admin listener (-metrics)
+	tls      bool   // clients spoke TLS to the proxy and the standalone server (-tls)
 }
 
 func probeMachine(ctx context.Context) machine {

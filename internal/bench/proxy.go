@@ -21,8 +21,9 @@ const (
 // proxyProc is the slotproxy binary running as a child.
 type proxyProc struct {
 	*child
-	addr string // client address, 127.0.0.1:port
-	port int
+	addr  string // client address, 127.0.0.1:port
+	port  int
+	certs *benchTLS // nil: plain TCP
 }
 
 // startProxy starts bin on free loopback ports in front of seed and waits
@@ -35,22 +36,26 @@ func startProxy(ctx context.Context, cfg config, seed, logPath string) (*proxyPr
 			return nil, err
 		}
 		args := []string{"-listen", loopback(ports[0]), "-seeds", seed}
+		file := cfg.certs.proxyConfig()
 		if cfg.metrics {
 			args = append(args, "-metrics-listen", loopback(ports[1]))
 		} else {
 			// A configuration without an admin listener: the proxy then
 			// keeps no per-command counts.
-			noMetrics := filepath.Join(filepath.Dir(logPath), "no-metrics.yaml")
-			if err := os.WriteFile(noMetrics, []byte("metrics:\n  listen: \"\"\n"), 0o600); err != nil {
+			file += "metrics:\n  listen: \"\"\n"
+		}
+		if file != "" {
+			path := filepath.Join(filepath.Dir(logPath), "proxy.yaml")
+			if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
 				return nil, err
 			}
-			args = append(args, "-config", noMetrics)
+			args = append(args, "-config", path)
 		}
 		c, err := startChild(logPath, cfg.proxyBin, args...)
 		if err != nil {
 			return nil, err
 		}
-		return &proxyProc{child: c, addr: loopback(ports[0]), port: ports[0]}, nil
+		return &proxyProc{child: c, addr: loopback(ports[0]), port: ports[0], certs: cfg.certs}, nil
 	})
 }
 
@@ -93,7 +98,8 @@ func (p *proxyProc) waitReady(ctx context.Context) error {
 func (p *proxyProc) cli(ctx context.Context, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	full := append([]string{"--no-raw", "-h", "127.0.0.1", "-p", strconv.Itoa(p.port)}, args...)
+	full := append([]string{"--no-raw", "-h", "127.0.0.1", "-p", strconv.Itoa(p.port)}, p.certs.clientArgs()...)
+	full = append(full, args...)
 	out, err := exec.CommandContext(ctx, "redis-cli", full...).CombinedOutput()
 	s := strings.TrimSpace(string(out))
 	s = strings.TrimPrefix(s, `"`) // --no-raw quotes bulk strings

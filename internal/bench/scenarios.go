@@ -127,6 +127,8 @@ func (sc scenario) args(s side, cfg config, port, n int) []string {
 	}
 	if s == direct {
 		a = append(a, "--cluster")
+	} else {
+		a = append(a, cfg.certs.clientArgs()...)
 	}
 	switch {
 	case sc.test != "":

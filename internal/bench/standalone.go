@@ -29,7 +29,7 @@ type standaloneProc struct {
 
 // startStandalone starts redis-server on a free loopback port and waits
 // until it answers as itself.
-func startStandalone(ctx context.Context, dir, logPath string) (*standaloneProc, error) {
+func startStandalone(ctx context.Context, certs *benchTLS, dir, logPath string) (*standaloneProc, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -40,12 +40,12 @@ func startStandalone(ctx context.Context, dir, logPath string) (*standaloneProc,
 		}
 		// The cluster nodes' persistence settings (clustertest's
 		// redis.conf), so neither side pays for snapshots or an AOF.
-		c, err := startChild(logPath, "redis-server",
-			"--port", strconv.Itoa(ports[0]),
+		args := append(certs.standaloneArgs(ports[0]),
 			"--bind", "127.0.0.1",
 			"--save", "",
 			"--appendonly", "no",
 			"--dir", dir)
+		c, err := startChild(logPath, "redis-server", args...)
 		if err != nil {
 			return nil, err
 		}
@@ -55,6 +55,7 @@ func startStandalone(ctx context.Context, dir, logPath string) (*standaloneProc,
 			port:  ports[0],
 			client: redis.NewClient(&redis.Options{
 				Addr:            loopback(ports[0]),
+				TLSConfig:       certs.clientConfig(),
 				DialTimeout:     time.Second,
 				ReadTimeout:     3 * time.Second,
 				WriteTimeout:    3 * time.Second,

@@ -50,6 +50,9 @@ type Options struct {
 	// dir, removed on Close. A Dir that is set is kept; node files of an
 	// earlier run in it are overwritten.
 	Dir string
+	// TLS, when set, makes the nodes speak TLS only (see TLS); nil means
+	// plain TCP.
+	TLS *TLS
 	// NodeTimeout is cluster-node-timeout, which also paces failure
 	// detection and failover; 0 means 2s.
 	NodeTimeout time.Duration
@@ -169,6 +172,7 @@ func (c *Cluster) start(ctx context.Context, server string) error {
 			password:    o.Password,
 			cluster:     true,
 			nodeTimeout: o.NodeTimeout,
+			tls:         o.TLS,
 		})
 		if err != nil {
 			return err
@@ -256,7 +260,7 @@ func (c *Cluster) Seeds() []string {
 func (c *Cluster) Password() string { return c.opts.Password }
 
 // Client returns a plain (non-cluster) go-redis client to one node,
-// authenticated when Password is set. It is shared per address and closed on
+// authenticated when Password is set, over TLS when the cluster speaks it. It is shared per address and closed on
 // Close; do not close it yourself. It does not retry a failed command.
 func (c *Cluster) Client(addr string) *redis.Client {
 	c.mu.Lock()
@@ -264,7 +268,7 @@ func (c *Cluster) Client(addr string) *redis.Client {
 	if cl, ok := c.clients[addr]; ok {
 		return cl
 	}
-	cl := newClient(addr, c.opts.Password)
+	cl := newClient(addr, c.opts.Password, c.opts.TLS.ClientConfig())
 	if c.closed {
 		cl.Close() // every command on it reports "redis: client is closed"
 		return cl

@@ -167,7 +167,7 @@ func TestClusterTwoMasters(t *testing.T) {
 func TestStandalone(t *testing.T) {
 	ctx := t.Context()
 	n := Standalone(t, "")
-	cl := newClient(n.Addr, "")
+	cl := newClient(n.Addr, "", nil)
 	defer cl.Close()
 	if err := cl.Ping(ctx).Err(); err != nil {
 		t.Fatal(err)
@@ -206,12 +206,12 @@ func TestStandalone(t *testing.T) {
 
 func TestStandalonePassword(t *testing.T) {
 	n := Standalone(t, "pw")
-	anon := newClient(n.Addr, "")
+	anon := newClient(n.Addr, "", nil)
 	defer anon.Close()
 	if err := anon.Ping(t.Context()).Err(); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
 		t.Fatalf("unauthenticated PING: %v, want NOAUTH", err)
 	}
-	auth := newClient(n.Addr, "pw")
+	auth := newClient(n.Addr, "pw", nil)
 	defer auth.Close()
 	if err := auth.Ping(t.Context()).Err(); err != nil {
 		t.Fatal(err)

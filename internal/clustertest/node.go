@@ -2,6 +2,7 @@ package clustertest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,8 @@ type Node struct {
 	Port int
 	Dir  string // the node's working dir: redis.conf, redis.log, nodes.conf
 
+	tls *TLS // nil: plain TCP
+
 	proc    atomic.Pointer[process] // the latest process: Restart starts another
 	stopped atomic.Bool             // between Stop and Cont; WaitHealthy skips such a node
 }
@@ -43,13 +46,18 @@ type nodeConfig struct {
 	password    string
 	cluster     bool
 	nodeTimeout time.Duration
+	tls         *TLS // nil: plain TCP on port
 }
 
 func (cfg nodeConfig) render() string {
 	var b strings.Builder
 	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	line("bind 127.0.0.1")
-	line("port %d", cfg.port)
+	if cfg.tls != nil {
+		cfg.tls.render(line, cfg.port)
+	} else {
+		line("port %d", cfg.port)
+	}
 	line("daemonize no")
 	line("dir %s", confQuote(cfg.dir))
 	line("logfile %s", confQuote(filepath.Join(cfg.dir, "redis.log")))
@@ -99,7 +107,7 @@ func startNode(server string, cfg nodeConfig) (*Node, error) {
 	if err := os.WriteFile(conf, []byte(cfg.render()), 0o644); err != nil {
 		return nil, fmt.Errorf("clustertest: %w", err)
 	}
-	n := &Node{Addr: loopback(cfg.port), Port: cfg.port, Dir: cfg.dir}
+	n := &Node{Addr: loopback(cfg.port), Port: cfg.port, Dir: cfg.dir, tls: cfg.tls}
 	if err := n.spawn(server); err != nil {
 		return nil, err
 	}
@@ -232,6 +240,7 @@ func (n *Node) waitReady(ctx context.Context, password string) error {
 	client := redis.NewClient(&redis.Options{
 		Addr:            n.Addr,
 		Password:        password,
+		TLSConfig:       n.tls.ClientConfig(),
 		DialTimeout:     500 * time.Millisecond,
 		ReadTimeout:     500 * time.Millisecond,
 		WriteTimeout:    500 * time.Millisecond,
@@ -319,11 +328,13 @@ func fileTail(path string, max int64) string {
 }
 
 // newClient returns a single-node client for harness and test use. It does
-// not retry: a test sees every failed command as it happened.
-func newClient(addr, password string) *redis.Client {
+// not retry: a test sees every failed command as it happened. A nil tc
+// means plain TCP.
+func newClient(addr, password string, tc *tls.Config) *redis.Client {
 	return redis.NewClient(&redis.Options{
 		Addr:            addr,
 		Password:        password,
+		TLSConfig:       tc,
 		DialTimeout:     time.Second,
 		ReadTimeout:     3 * time.Second,
 		WriteTimeout:    3 * time.Second,

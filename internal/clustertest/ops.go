@@ -24,6 +24,7 @@ func (c *Cluster) cli(ctx context.Context, args ...string) (string, error) {
 	if c.opts.Password != "" {
 		args = append(args, "-a", c.opts.Password, "--no-auth-warning")
 	}
+	args = append(args, c.opts.TLS.CLIArgs()...)
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = time.Second
@@ -112,6 +113,7 @@ func (c *Cluster) newNode(ctx context.Context) (*Node, error) {
 		password:    c.opts.Password,
 		cluster:     true,
 		nodeTimeout: c.opts.NodeTimeout,
+		tls:         c.opts.TLS,
 	})
 	if err != nil {
 		return nil, err
