@@ -52,7 +52,7 @@ var kinds = map[string]kind{
 	"client|getredir": kindLocal, "client|caching": kindLocal,
 	"cluster": kindLocal, "cluster|countkeysinslot": kindSlotArg, "cluster|getkeysinslot": kindSlotArg,
 	"config|set": kindLocal, "config|get": kindLocal, "acl|whoami": kindLocal,
-	"scan":       kindLocal, "randomkey": kindLocal, "info": kindLocal, "wait": kindLocal,
+	"scan": kindLocal, "randomkey": kindLocal, "info": kindLocal, "wait": kindLocal,
 	"slowlog": kindLocal,
 
 	"keys": kindAll, "dbsize": kindAll, "flushall": kindAll, "flushdb": kindAll,

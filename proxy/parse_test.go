@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -553,24 +552,6 @@ func TestParseInlineMatchesRedis(t *testing.T) {
 	}
 }
 
-// ptLogBuffer collects log lines from several goroutines.
-type ptLogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *ptLogBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *ptLogBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestProtocolLeniencyReachesBackend shows the consequence of the header
 // leniency (see TestParseRequestMatchesRedis) end to end: redis-server
 // answers a protocol error and closes the connection; the proxy must do the
@@ -580,7 +561,7 @@ func (l *ptLogBuffer) String() string {
 // failing whatever other clients had in flight on it.
 func TestProtocolLeniencyReachesBackend(t *testing.T) {
 	c := clustertest.New(t, clustertest.Options{Masters: 3})
-	logs := &ptLogBuffer{}
+	logs := &clustertest.LogBuffer{}
 	p := startProxy(t, c, Options{}, router.Options{
 		ConnsPerNode: 1,
 		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -7,6 +7,8 @@ import (
 
 	"github.com/slotproxy/slotproxy/router"
 	"github.com/slotproxy/slotproxy/slotmap"
+
+	"github.com/slotproxy/slotproxy/internal/clustertest"
 )
 
 // TestRefusalLogs: each client the proxy refuses or cuts off gets a log
@@ -19,8 +21,8 @@ func TestRefusalLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &reloadLog{}
-	p := serveProxy(t, slotmap.Static(table), Options{Logger: logs.logger()}, router.Options{})
+	logs := &clustertest.LogBuffer{}
+	p := serveProxy(t, slotmap.Static(table), Options{Logger: logs.Logger()}, router.Options{})
 	count := func(s string) int { return strings.Count(logs.String(), s) }
 
 	junk := limitsDial(t, p.Addr)

@@ -1,39 +1,14 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
-	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/slotproxy/slotproxy/internal/clustertest"
 	"github.com/slotproxy/slotproxy/router"
 )
-
-// reloadLog collects a server's log lines for a test.
-type reloadLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *reloadLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *reloadLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *reloadLog) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
 
 // TestReload changes each live setting of a running server and checks
 // it with real clients, against one cluster.
@@ -95,8 +70,8 @@ func testReloadPassword(t *testing.T, c *clustertest.Cluster) {
 // redis-server's error and a log line, and keeps those connected; a
 // higher one admits them again. INFO shows the bound in force.
 func testReloadMaxClients(t *testing.T, c *clustertest.Cluster) {
-	logs := &reloadLog{}
-	p := startProxy(t, c, Options{MaxClients: 10, Logger: logs.logger()}, router.Options{})
+	logs := &clustertest.LogBuffer{}
+	p := startProxy(t, c, Options{MaxClients: 10, Logger: logs.Logger()}, router.Options{})
 	first, second := limitsDial(t, p.Addr), limitsDial(t, p.Addr)
 	first.roundTrip("+PONG\r\n", "PING")
 	second.roundTrip("+PONG\r\n", "PING")
@@ -131,8 +106,8 @@ func testReloadMaxClients(t *testing.T, c *clustertest.Cluster) {
 // testReloadIdleTimeout: a proxy started without an idle timeout closes
 // an idle client once Reload sets one.
 func testReloadIdleTimeout(t *testing.T, c *clustertest.Cluster) {
-	logs := &reloadLog{}
-	p := startProxy(t, c, Options{IdleParkAfter: 200 * time.Millisecond, Logger: logs.logger()}, router.Options{})
+	logs := &clustertest.LogBuffer{}
+	p := startProxy(t, c, Options{IdleParkAfter: 200 * time.Millisecond, Logger: logs.Logger()}, router.Options{})
 	idle := limitsDial(t, p.Addr)
 	idle.roundTrip("+PONG\r\n", "PING")
 	p.Server.Reload(Live{IdleTimeout: 300 * time.Millisecond})
@@ -150,8 +125,8 @@ func testReloadIdleTimeout(t *testing.T, c *clustertest.Cluster) {
 // testReloadMaxOutput: a client that pipelines GETs of a big value
 // without reading is disconnected past the output limit Reload set.
 func testReloadMaxOutput(t *testing.T, c *clustertest.Cluster) {
-	logs := &reloadLog{}
-	p := startProxy(t, c, Options{Logger: logs.logger()}, router.Options{})
+	logs := &clustertest.LogBuffer{}
+	p := startProxy(t, c, Options{Logger: logs.Logger()}, router.Options{})
 	value := strings.Repeat("x", 512<<10)
 	limitsDial(t, p.Addr).roundTrip("+OK\r\n", "SET", "reload:big", value)
 

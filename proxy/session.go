@@ -64,7 +64,7 @@ type session struct {
 	// user is who AUTH said the client is; nil: the default user. Atomic
 	// for CLIENT LIST, answered by other sessions.
 	user atomic.Pointer[userEntry]
-	quit   bool // close once this batch is answered
+	quit bool // close once this batch is answered
 	// http: the client sent POST or Host:, the lines of an HTTP request
 	// (a web page making a browser talk to the proxy): the connection is
 	// closed without a reply, as redis-server does.

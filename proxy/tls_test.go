@@ -166,7 +166,7 @@ func TestTLS(t *testing.T) {
 // MGET across masters, a pipeline, a large value, a blocking pop and
 // Pub/Sub (dedicated backend connections); redis-cli --tls too.
 func testTLSClients(t *testing.T, s *tlsSetup) {
-	logs := &ptLogBuffer{}
+	logs := &clustertest.LogBuffer{}
 	p, _ := s.start(t, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))}, TLSOptions{}, router.TLSOptions{}, router.Options{}, true)
 	ctx := context.Background()
 	c := tlsGoRedis(t, p.Addr, s.clientConfig(t, nil))
@@ -482,7 +482,7 @@ func testTLSUnreadReplies(t *testing.T, s *tlsSetup) {
 // TLS subscriber that never reads its messages, are disconnected past
 // max_output_bytes; meanwhile another subscriber gets every message.
 func testTLSSlowReaders(t *testing.T, s *tlsSetup) {
-	logs := &ptLogBuffer{}
+	logs := &clustertest.LogBuffer{}
 	p, _ := s.start(t, Options{MaxOutputBytes: 1 << 20, Logger: slog.New(slog.NewTextHandler(logs, nil))},
 		TLSOptions{}, router.TLSOptions{}, router.Options{}, true)
 	ctx := context.Background()
@@ -554,7 +554,7 @@ func testTLSSlowReaders(t *testing.T, s *tlsSetup) {
 // testTLSWrongBackendCA: a proxy that does not trust the nodes' CA
 // discovers nothing; its log says why, and clients get CLUSTERDOWN.
 func testTLSWrongBackendCA(t *testing.T, s *tlsSetup) {
-	logs := &ptLogBuffer{}
+	logs := &clustertest.LogBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	p, _ := s.start(t, Options{Logger: logger}, TLSOptions{},
 		router.TLSOptions{CAFile: s.ca.CertFile, CertFile: s.nodes.Cert.CertFile, KeyFile: s.nodes.Cert.KeyFile},

@@ -1,12 +1,10 @@
 package router_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,37 +13,6 @@ import (
 	"github.com/slotproxy/slotproxy/router"
 	"github.com/slotproxy/slotproxy/slotmap"
 )
-
-// rtLog collects a router's log lines for a test.
-type rtLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *rtLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// lines returns the lines that contain msg.
-func (l *rtLog) lines(msg string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, line := range strings.Split(l.b.String(), "\n") {
-		if strings.Contains(line, msg) {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
-func (l *rtLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // oneMaster is a slot table in which the master at addr serves every slot.
 func oneMaster(t *testing.T, addr string) *slotmap.Map {
@@ -71,7 +38,7 @@ func TestDialFailureLogLimited(t *testing.T) {
 	dead := ln.Addr().String()
 	ln.Close() // nothing listens there now: every dial is refused
 
-	logs := &rtLog{}
+	logs := &clustertest.LogBuffer{}
 	var dials atomic.Int64
 	d := &net.Dialer{}
 	rt := router.New(oneMaster(t, dead), router.Options{
@@ -98,7 +65,7 @@ func TestDialFailureLogLimited(t *testing.T) {
 		}
 	}
 	n := dials.Load()
-	lines := logs.lines("backend dial failed")
+	lines := logs.Lines("backend dial failed")
 	t.Logf("%d dials, %d log lines", n, len(lines))
 	if n < 4 {
 		t.Fatalf("only %d dials in 2s: the test did not make the router fail often enough to show the limit", n)
@@ -120,7 +87,7 @@ func TestDialFailureLogLimited(t *testing.T) {
 func TestDialAuthFailureLog(t *testing.T) {
 	const wrong = "not-the-password-7f3a"
 	n := clustertest.Standalone(t, "the-right-one")
-	logs := &rtLog{}
+	logs := &clustertest.LogBuffer{}
 	rt := router.New(oneMaster(t, n.Addr), router.Options{
 		Password:     wrong,
 		RetryTimeout: 300 * time.Millisecond,
@@ -131,7 +98,7 @@ func TestDialAuthFailureLog(t *testing.T) {
 	if !strings.Contains(reply, "WRONGPASS") || strings.Contains(reply, wrong) {
 		t.Errorf("reply: %q", reply)
 	}
-	lines := logs.lines("backend dial failed")
+	lines := logs.Lines("backend dial failed")
 	if len(lines) != 1 || !strings.Contains(lines[0], "WRONGPASS") || !strings.Contains(lines[0], "node="+n.Addr) {
 		t.Errorf("want one dial failure line with the node's WRONGPASS reply:\n%s", logs)
 	}

@@ -1,7 +1,6 @@
 package router_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -139,24 +137,6 @@ func TestTLSBackends(t *testing.T) {
 	})
 }
 
-// tlsLogs collects log lines from several goroutines.
-type tlsLogs struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *tlsLogs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *tlsLogs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestTLSBackendWrongCA: nodes whose certificate the configured CA did not
 // sign are refused, with a log line and a client error that say why; a
 // reload that brings the right CA lets the next dial through.
@@ -172,7 +152,7 @@ func TestTLSBackendWrongCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &tlsLogs{}
+	logs := &clustertest.LogBuffer{}
 	rt := router.New(e.slots, router.Options{
 		Dial:         dialer.Dial,
 		RetryTimeout: 300 * time.Millisecond,

@@ -33,9 +33,9 @@ func TestChangeLine(t *testing.T) {
 		Assignment{Master: b, Ranges: []SlotRange{{0, 99}, {5461, 10922}}},
 		Assignment{Master: d, Ranges: []SlotRange{{10923, 16383}}},
 	)
-	logs := &mapLog{}
+	logs := &clustertest.LogBuffer{}
 	m := Static(old)
-	m.opts.Logger = logs.logger()
+	m.opts.Logger = logs.Logger()
 	m.publish(next, "10.0.0.2:7000")
 
 	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
@@ -56,8 +56,8 @@ func TestChangeLine(t *testing.T) {
 	}
 
 	// A replica added, no slot moved: one line, without slot changes.
-	logs2 := &mapLog{}
-	m.opts.Logger = logs2.logger()
+	logs2 := &clustertest.LogBuffer{}
+	m.opts.Logger = logs2.Logger()
 	m.publish(build(
 		Assignment{Master: a, Ranges: []SlotRange{{100, 5460}}},
 		Assignment{Master: b, Replicas: []Node{c}, Ranges: []SlotRange{{0, 99}, {5461, 10922}}},
@@ -76,9 +76,9 @@ func TestChangeLine(t *testing.T) {
 // the log says so once, not once a refresh.
 func TestSetRefreshInterval(t *testing.T) {
 	c := clustertest.New(t, clustertest.Options{Masters: 3})
-	logs := &mapLog{}
+	logs := &clustertest.LogBuffer{}
 	m, err := New(Options{Seeds: c.Seeds()[:1], RefreshInterval: time.Hour, MinRefreshGap: 10 * time.Millisecond,
-		DialTimeout: 100 * time.Millisecond, Logger: logs.logger()})
+		DialTimeout: 100 * time.Millisecond, Logger: logs.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

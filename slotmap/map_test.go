@@ -1,10 +1,8 @@
 package slotmap
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"net"
 	"regexp"
 	"slices"
@@ -19,28 +17,6 @@ import (
 
 	"github.com/slotproxy/slotproxy/internal/clustertest"
 )
-
-// mapLog is a slog destination that tests can read while the map writes.
-type mapLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *mapLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *mapLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *mapLog) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
 
 // mapPoll calls check until it returns "" or timeout passes, then fails
 // with what check last said.
@@ -138,8 +114,8 @@ func TestMap(t *testing.T) {
 }
 
 func testDiscover(t *testing.T, c *clustertest.Cluster) {
-	logs := &mapLog{}
-	m, err := New(Options{Seeds: c.Seeds()[:1], Logger: logs.logger()})
+	logs := &clustertest.LogBuffer{}
+	m, err := New(Options{Seeds: c.Seeds()[:1], Logger: logs.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,8 +218,8 @@ func testReplicas(t *testing.T, c *clustertest.Cluster) {
 // testPatch: a MOVED patch changes exactly its slot at once, and the
 // refresh it triggers restores what the cluster says.
 func testPatch(t *testing.T, c *clustertest.Cluster) {
-	logs := &mapLog{}
-	m, err := New(Options{Seeds: c.Seeds()[:1], RefreshInterval: time.Hour, Logger: logs.logger()})
+	logs := &clustertest.LogBuffer{}
+	m, err := New(Options{Seeds: c.Seeds()[:1], RefreshInterval: time.Hour, Logger: logs.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,8 +352,8 @@ func testRefreshStorm(t *testing.T, c *clustertest.Cluster) {
 // per round and publishes nothing; once the seed answers, it publishes.
 func testDeadSeed(t *testing.T, c *clustertest.Cluster) {
 	seed := newMapSeed(t, c.Seeds()[0])
-	logs := &mapLog{}
-	m, err := New(Options{Seeds: []string{seed.addr}, RefreshInterval: 200 * time.Millisecond, Logger: logs.logger()})
+	logs := &clustertest.LogBuffer{}
+	m, err := New(Options{Seeds: []string{seed.addr}, RefreshInterval: 200 * time.Millisecond, Logger: logs.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,8 +384,8 @@ func testDeadSeed(t *testing.T, c *clustertest.Cluster) {
 
 // testDeadThenLiveSeed: a dead first seed does not stop the live second.
 func testDeadThenLiveSeed(t *testing.T, c *clustertest.Cluster) {
-	logs := &mapLog{}
-	m, err := New(Options{Seeds: []string{mapDeadAddr(t), c.Seeds()[1]}, Logger: logs.logger()})
+	logs := &clustertest.LogBuffer{}
+	m, err := New(Options{Seeds: []string{mapDeadAddr(t), c.Seeds()[1]}, Logger: logs.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

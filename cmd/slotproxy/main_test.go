@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,29 +22,11 @@ import (
 	"github.com/slotproxy/slotproxy/proxy"
 )
 
-// runLog is the stderr run writes its logs to, read by the test.
-type runLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *runLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *runLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestRun starts the whole program in front of a real cluster, uses it,
 // and stops it by cancelling its context.
 func TestRun(t *testing.T) {
 	c := clustertest.New(t, clustertest.Options{Masters: 3})
-	logs := &runLog{}
+	logs := &clustertest.LogBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	type addrs struct{ proxy, admin string }
@@ -186,7 +167,7 @@ func TestRunBadStart(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			done := make(chan error, 1)
-			var stderr runLog
+			var stderr clustertest.LogBuffer
 			go func() {
 				defer func() {
 					if r := recover(); r != nil {
@@ -221,7 +202,7 @@ func TestRunCommands(t *testing.T) {
 		{"-commands"},
 		{"-commands", "-config", filepath.Join(t.TempDir(), "none.yaml"), "-seeds", "127.0.0.1:1"},
 	} {
-		var stdout, stderr runLog
+		var stdout, stderr clustertest.LogBuffer
 		done := make(chan error, 1)
 		go func() {
 			done <- run(context.Background(), args, &stdout, &stderr, func(string, string) {
@@ -287,7 +268,7 @@ func TestMainSIGTERM(t *testing.T) {
 	ln.Close()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestMainSIGTERM$")
 	cmd.Env = append(os.Environ(), "SLOTPROXY_TEST_SIGTERM=-listen "+addr+" -metrics-listen 127.0.0.1:0 -seeds "+c.Seeds()[0])
-	var stderr runLog
+	var stderr clustertest.LogBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

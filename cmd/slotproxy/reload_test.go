@@ -22,7 +22,7 @@ import (
 // running is slotproxy run in-process by a test.
 type running struct {
 	proxy, admin string
-	logs         *runLog
+	logs         *clustertest.LogBuffer
 	reload       chan os.Signal // what SIGHUP would send
 }
 
@@ -30,7 +30,7 @@ type running struct {
 // it listens.
 func startRun(t *testing.T, args ...string) *running {
 	t.Helper()
-	r := &running{logs: &runLog{}, reload: make(chan os.Signal, 1)}
+	r := &running{logs: &clustertest.LogBuffer{}, reload: make(chan os.Signal, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	listening := make(chan [2]string, 1)
 	done := make(chan error, 1)
@@ -379,10 +379,10 @@ func TestMainSIGHUP(t *testing.T) {
 	path := cfgFile(t, fmt.Sprintf("listen: %s\nmetrics:\n  listen: \"\"\ncluster:\n  seeds: [%q]\nclients:\n  password: first-pw\n",
 		withFile, c.Seeds()[0]))
 
-	start := func(args string) (*exec.Cmd, *runLog, chan error) {
+	start := func(args string) (*exec.Cmd, *clustertest.LogBuffer, chan error) {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestMainSIGHUP$")
 		cmd.Env = append(os.Environ(), "SLOTPROXY_TEST_SIGHUP="+args)
-		stderr := &runLog{}
+		stderr := &clustertest.LogBuffer{}
 		cmd.Stderr = stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -50,7 +50,7 @@ backend_tls:
   key_file: %q
 `, c.Seeds()[0], cert.CertFile, cert.KeyFile, nodes.CA.CertFile, nodes.Cert.CertFile, nodes.Cert.KeyFile))
 
-	logs := &runLog{}
+	logs := &clustertest.LogBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	listening := make(chan string, 1)
 	done := make(chan error, 1)

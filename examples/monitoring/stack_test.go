@@ -15,7 +15,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -39,7 +38,7 @@ const startAttempts = 3
 type child struct {
 	name string
 	cmd  *exec.Cmd
-	log  *lockedBuffer
+	log  *clustertest.LogBuffer
 	done chan struct{} // closed once the process has exited and been reaped
 }
 
@@ -47,7 +46,7 @@ type child struct {
 // logging its output if the test failed.
 func startChild(t *testing.T, name string, cmd *exec.Cmd) (*child, error) {
 	t.Helper()
-	c := &child{name: name, cmd: cmd, log: &lockedBuffer{}, done: make(chan struct{})}
+	c := &child{name: name, cmd: cmd, log: &clustertest.LogBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = c.log, c.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -60,7 +59,7 @@ func startChild(t *testing.T, name string, cmd *exec.Cmd) (*child, error) {
 	t.Cleanup(func() {
 		c.kill()
 		if t.Failed() {
-			t.Logf("%s (pid %d) output:\n%s", name, cmd.Process.Pid, c.log.tail(8192))
+			t.Logf("%s (pid %d) output:\n%s", name, cmd.Process.Pid, c.log.Tail(8192))
 		}
 	})
 	return c, nil
@@ -94,7 +93,7 @@ func (c *child) waitUp(ctx context.Context, timeout time.Duration, ready func() 
 	}
 	for {
 		if c.exited() {
-			err := fmt.Errorf("%s exited: %s", c.name, c.log.tail(2048))
+			err := fmt.Errorf("%s exited: %s", c.name, c.log.Tail(2048))
 			if strings.Contains(c.log.String(), "address already in use") {
 				err = fmt.Errorf("%w: %w", errPortTaken, err)
 			}
@@ -112,31 +111,6 @@ func (c *child) waitUp(ctx context.Context, timeout time.Duration, ready func() 
 }
 
 var errPortTaken = errors.New("port taken")
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *lockedBuffer) tail(n int) string {
-	s := l.String()
-	if len(s) > n {
-		s = "..." + s[len(s)-n:]
-	}
-	return s
-}
 
 // freeAddr returns a loopback address that was free a moment ago.
 func freeAddr(t *testing.T) string {
