@@ -294,8 +294,8 @@ func testTLSMutual(t *testing.T, s *tlsSetup) {
 func testTLSReload(t *testing.T, s *tlsSetup) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "proxy.crt"), filepath.Join(dir, "proxy.key")
-	copyTLSFile(t, s.proxy.CertFile, certFile)
-	copyTLSFile(t, s.proxy.KeyFile, keyFile)
+	clustertest.CopyFile(t, s.proxy.CertFile, certFile)
+	clustertest.CopyFile(t, s.proxy.KeyFile, keyFile)
 	p, ctls := s.start(t, Options{}, TLSOptions{CertFile: certFile, KeyFile: keyFile}, router.TLSOptions{}, router.Options{}, true)
 	// With a session cache: a session resumed across the reload would
 	// show the certificate of its first handshake.
@@ -317,8 +317,8 @@ func testTLSReload(t *testing.T, s *tlsSetup) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	copyTLSFile(t, renewed.CertFile, certFile)
-	copyTLSFile(t, renewed.KeyFile, keyFile)
+	clustertest.CopyFile(t, renewed.CertFile, certFile)
+	clustertest.CopyFile(t, renewed.KeyFile, keyFile)
 	if got := dialTLS(t, p.Addr, cfg).serial(); got.Cmp(s.proxy.Cert.SerialNumber) != 0 {
 		t.Fatalf("before the reload a new connection sees serial %v, want the old %v", got, s.proxy.Cert.SerialNumber)
 	}
@@ -352,7 +352,7 @@ func testTLSReload(t *testing.T, s *tlsSetup) {
 // a session ticket from before the reload.
 func testTLSReloadClientCA(t *testing.T, s *tlsSetup) {
 	caFile := filepath.Join(t.TempDir(), "client-ca.pem")
-	copyTLSFile(t, s.ca.CertFile, caFile)
+	clustertest.CopyFile(t, s.ca.CertFile, caFile)
 	p, ctls := s.start(t, Options{}, TLSOptions{ClientCAFile: caFile, MinVersion: tls.VersionTLS13}, router.TLSOptions{}, router.Options{}, true)
 
 	cfg := s.clientConfig(t, s.app)
@@ -367,7 +367,7 @@ func testTLSReloadClientCA(t *testing.T, s *tlsSetup) {
 		t.Fatal("no session resumed before the reload: the check below would prove nothing")
 	}
 
-	copyTLSFile(t, s.nodes.CA.CertFile, caFile) // a CA that did not sign s.app
+	clustertest.CopyFile(t, s.nodes.CA.CertFile, caFile) // a CA that did not sign s.app
 	if err := ctls.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -570,17 +570,6 @@ func testTLSWrongBackendCA(t *testing.T, s *tlsSetup) {
 	err := tlsGoRedis(t, p.Addr, s.clientConfig(t, nil)).Get(context.Background(), "tls:k").Err()
 	if err == nil || err.Error() != router.MsgNoTable {
 		t.Errorf("GET: %v; want %q", err, router.MsgNoTable)
-	}
-}
-
-func copyTLSFile(t *testing.T, from, to string) {
-	t.Helper()
-	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, 0o600); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -147,7 +147,7 @@ func TestTLSBackendWrongCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	caFile := filepath.Join(t.TempDir(), "backend-ca.pem")
-	copyFile(t, other.CertFile, caFile)
+	clustertest.CopyFile(t, other.CertFile, caFile)
 	dialer, err := router.NewTLS(router.TLSOptions{CAFile: caFile, CertFile: e.certs.Cert.CertFile, KeyFile: e.certs.Cert.KeyFile})
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +169,7 @@ func TestTLSBackendWrongCA(t *testing.T) {
 		t.Errorf("log:\n%s\nwant a backend dial failure saying %q", l, why)
 	}
 
-	copyFile(t, e.certs.CA.CertFile, caFile)
+	clustertest.CopyFile(t, e.certs.CA.CertFile, caFile)
 	if err := dialer.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -246,16 +246,5 @@ func TestTLSBackendDialErrors(t *testing.T) {
 	}
 	if _, err := router.NewTLS(router.TLSOptions{CAFile: filepath.Join(t.TempDir(), "none.pem")}); err == nil {
 		t.Error("NewTLS took a CA file that does not exist")
-	}
-}
-
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, 0o600); err != nil {
-		t.Fatal(err)
 	}
 }

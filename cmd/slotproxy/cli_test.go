@@ -5,7 +5,6 @@ import (
 	"context"
 	"debug/elf"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,7 +117,7 @@ func TestDockerfileBuild(t *testing.T) {
 	}
 
 	c := clustertest.New(t, clustertest.Options{Masters: 3})
-	addr := freeAddr(t)
+	addr := clustertest.FreeAddr(t)
 	proxyCmd := exec.Command(bin, "-listen", addr, "-metrics-listen", "127.0.0.1:0", "-seeds", c.Seeds()[0])
 	proxyCmd.Env = append(os.Environ(), "SLOTPROXY_CLIENTS_PASSWORD=hc-pw-Ef56")
 	var logs bytes.Buffer
@@ -143,7 +142,7 @@ func TestDockerfileBuild(t *testing.T) {
 	if err := healthcheck("SLOTPROXY_CLIENTS_PASSWORD=wrong"); err == nil || !strings.Contains(err.Error(), "AUTH was refused") {
 		t.Errorf("healthcheck with a wrong password: %v", err)
 	}
-	if err := exec.Command(bin, "healthcheck", "-listen", freeAddr(t)).Run(); err == nil {
+	if err := exec.Command(bin, "healthcheck", "-listen", clustertest.FreeAddr(t)).Run(); err == nil {
 		t.Error("healthcheck passed where no proxy listens")
 	}
 }
@@ -154,14 +153,3 @@ type hcError struct {
 }
 
 func (e *hcError) Error() string { return e.err.Error() + ": " + e.out }
-
-// freeAddr returns a loopback address nothing listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}

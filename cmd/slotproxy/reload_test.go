@@ -367,15 +367,7 @@ func TestMainSIGHUP(t *testing.T) {
 		return
 	}
 	c := clustertest.New(t, clustertest.Options{Masters: 3})
-	freeAddr := func() string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		return ln.Addr().String()
-	}
-	withFile, withoutFile := freeAddr(), freeAddr()
+	withFile, withoutFile := clustertest.FreeAddr(t), clustertest.FreeAddr(t)
 	path := cfgFile(t, fmt.Sprintf("listen: %s\nmetrics:\n  listen: \"\"\ncluster:\n  seeds: [%q]\nclients:\n  password: first-pw\n",
 		withFile, c.Seeds()[0]))
 

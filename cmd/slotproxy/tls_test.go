@@ -104,8 +104,8 @@ backend_tls:
 	if err != nil {
 		t.Fatal(err)
 	}
-	copyTestFile(t, renewed.CertFile, cert.CertFile)
-	copyTestFile(t, renewed.KeyFile, cert.KeyFile)
+	clustertest.CopyFile(t, renewed.CertFile, cert.CertFile)
+	clustertest.CopyFile(t, renewed.KeyFile, cert.KeyFile)
 	want, err := tls.LoadX509KeyPair(renewed.CertFile, renewed.KeyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +166,7 @@ func TestLoadCertificates(t *testing.T) {
 	}
 
 	caFile := filepath.Join(dir, "backend-ca.pem")
-	copyTestFile(t, ca.CertFile, caFile)
+	clustertest.CopyFile(t, ca.CertFile, caFile)
 	cfg = defaultConfig()
 	cfg.TLS.CertFile, cfg.TLS.KeyFile = kp.CertFile, kp.KeyFile
 	cfg.BackendTLS.Enabled, cfg.BackendTLS.CAFile = true, caFile
@@ -182,16 +182,5 @@ func TestLoadCertificates(t *testing.T) {
 	}
 	if err := certs.Reload(); err == nil || !strings.HasPrefix(err.Error(), "backend_tls: ") {
 		t.Errorf("Reload with a broken backend_tls.ca_file: %v", err)
-	}
-}
-
-func copyTestFile(t *testing.T, from, to string) {
-	t.Helper()
-	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, 0o600); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -112,17 +111,6 @@ func (c *child) waitUp(ctx context.Context, timeout time.Duration, ready func() 
 
 var errPortTaken = errors.New("port taken")
 
-// freeAddr returns a loopback address that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // lookTools returns the paths of prometheus and promtool. Without them
 // the test fails rather than skips: nothing else checks these files.
 func lookTools(t *testing.T) (prometheus, promtool string) {
@@ -162,7 +150,7 @@ func startProxy(t *testing.T, ctx context.Context, c *clustertest.Cluster) *prox
 	t.Helper()
 	bin := buildProxy(t, ctx)
 	for attempt := 1; ; attempt++ {
-		p := &proxyProcess{addr: freeAddr(t), admin: freeAddr(t)}
+		p := &proxyProcess{addr: clustertest.FreeAddr(t), admin: clustertest.FreeAddr(t)}
 		cfg := filepath.Join(t.TempDir(), "proxy.yaml")
 		yaml := fmt.Sprintf("listen: %q\ncluster:\n  seeds: [%s]\n  refresh_interval: 1s\nmetrics:\n  listen: %q\n",
 			p.addr, quoteAll(c.Seeds()), p.admin)
@@ -287,7 +275,7 @@ func startPrometheus(t *testing.T, ctx context.Context, bin, admin string) *prom
 		t.Fatal(err)
 	}
 	for attempt := 1; ; attempt++ {
-		listen := freeAddr(t)
+		listen := clustertest.FreeAddr(t)
 		data, err := os.MkdirTemp(dir, "data-")
 		if err != nil {
 			t.Fatal(err)

@@ -65,7 +65,7 @@ type proxyProcess struct {
 // startBinary runs slotproxy in front of c until the test ends.
 func startBinary(t *testing.T, c *clustertest.Cluster) *proxyProcess {
 	t.Helper()
-	addr, admin := freeAddr(t), freeAddr(t)
+	addr, admin := clustertest.FreeAddr(t), clustertest.FreeAddr(t)
 	cfg := filepath.Join(t.TempDir(), "proxy.yaml")
 	yaml := fmt.Sprintf("listen: %q\ncluster:\n  seeds: [%q]\n  password: %q\nmetrics:\n  listen: %q\nclients:\n  max_clients: 20000\n", addr, c.Seeds()[0], password, admin)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
@@ -91,17 +91,6 @@ func startBinary(t *testing.T, c *clustertest.Cluster) *proxyProcess {
 		return rdb.Set(context.Background(), "chaos:ready", "1", 0).Err()
 	})
 	return p
-}
-
-// freeAddr returns a loopback address that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // returnMemory has the proxy give its free memory back to the OS, as it

@@ -3,8 +3,11 @@ package clustertest
 import (
 	"bytes"
 	"log/slog"
+	"net"
+	"os"
 	"strings"
 	"sync"
+	"testing"
 )
 
 // LogBuffer collects what a process or a logger writes, from any number
@@ -50,4 +53,28 @@ func (l *LogBuffer) Tail(n int) string {
 		s = "..." + s[len(s)-n:]
 	}
 	return s
+}
+
+// FreeAddr returns a loopback address that was free a moment ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// CopyFile copies the file from to the path to, as a test replaces a
+// certificate or a configuration file.
+func CopyFile(t testing.TB, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
