@@ -143,6 +143,11 @@ func nativeSlot(d time.Duration) int {
 	return min(i, nativeMaxIndex) - nativeMinIndex + 1
 }
 
+// Count returns how many observations have been made, those a few atomic
+// adds from done included: a counter that only goes up, read without the
+// lock a snapshot takes.
+func (h *Histogram) Count() uint64 { return h.hotAndStarted.Load() &^ (1 << 63) }
+
 // histogramSnapshot is a histogram as read at one moment.
 type histogramSnapshot struct {
 	count   uint64

@@ -278,3 +278,22 @@ func BenchmarkNativeSlot(b *testing.B) {
 		b.Fatal("no slots")
 	}
 }
+
+// TestHistogramCount: Count is the number of observations, before and
+// after snapshots fold the counts from one set into the other.
+func TestHistogramCount(t *testing.T) {
+	h := NewHistogram()
+	for i := range 10 {
+		h.Observe(time.Duration(i) * time.Millisecond)
+	}
+	var s histogramSnapshot
+	h.snapshot(&s)
+	h.Observe(time.Second)
+	if got := h.Count(); got != 11 || s.count != 10 {
+		t.Errorf("Count = %d after 11 observations (snapshot of 10: %d)", got, s.count)
+	}
+	h.snapshot(&s)
+	if got := h.Count(); got != 11 || s.count != 11 {
+		t.Errorf("Count = %d, snapshot %d, want 11", got, s.count)
+	}
+}

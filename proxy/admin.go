@@ -180,12 +180,8 @@ func (srv *Server) facts() proxyFacts {
 		RejectedConnections: srv.rejected.Load(),
 	}
 	f.Executable, _ = os.Executable()
+	f.BlockedClients = srv.blockedClients()
 	srv.mu.Lock()
-	for c := range srv.sessions {
-		if c.blockedOn.Load() != nil {
-			f.BlockedClients++
-		}
-	}
 	for ln := range srv.listeners {
 		if a, ok := ln.Addr().(*net.TCPAddr); ok {
 			f.TCPPort = a.Port

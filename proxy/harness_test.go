@@ -48,18 +48,24 @@ func startProxyWith(t testing.TB, c *clustertest.Cluster, opts Options, ropts ro
 		ropts.ConnsPerNode = 2
 	}
 	p := serveProxy(t, slots, opts, ropts)
+	p.waitReady(t)
+	return p
+}
 
+// waitReady waits up to 30s for the proxy's first slot table, then has it
+// learn the cluster's command table.
+func (p *testProxy) waitReady(t testing.TB) {
+	t.Helper()
 	wait, cancelWait := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancelWait()
 	select {
-	case <-slots.Ready():
+	case <-p.Slots.Ready():
 	case <-wait.Done():
 		t.Fatal("the proxy found no slot table within 30s")
 	}
 	if err := p.Server.LearnCommands(wait); err != nil {
 		t.Fatalf("LearnCommands: %v", err)
 	}
-	return p
 }
 
 // serveProxy wires a router and a server to slots and

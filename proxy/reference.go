@@ -54,7 +54,7 @@ var referenceNotes = map[string]string{
 	"info":            "built from every master's INFO and the proxy's own figures",
 	"wait":            "sent to the masters the client wrote to since its last WAIT; the least count; timeout at most " + strconv.Itoa(maxWaitMillis) + " ms",
 	"config|set":      "refused unless commands.config_set is all-nodes; then sent to every master and replica",
-	"config|get":      "asks any master; the values of requirepass, masterauth and the TLS key passphrases are hidden",
+	"config|get":      "asks any master; the values of requirepass, masterauth, masteruser and the TLS key passphrases are hidden",
 	"select":          "database 0 only, as on a cluster node",
 	"auth":            "checked against clients.password and clients.users",
 	"acl|whoami":      "the proxy's user the client authenticated as",

@@ -85,16 +85,7 @@ func (s *tlsSetup) start(t *testing.T, opts Options, topts TLSOptions, bopts rou
 	ropts.Dial = btls.Dial
 	p := serveProxy(t, slots, opts, ropts)
 	if wait {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		select {
-		case <-slots.Ready():
-		case <-ctx.Done():
-			t.Fatal("the proxy found no slot table over TLS within 30s")
-		}
-		if err := p.Server.LearnCommands(ctx); err != nil {
-			t.Fatalf("LearnCommands: %v", err)
-		}
+		p.waitReady(t)
 	}
 	return p, ctls
 }

@@ -320,7 +320,6 @@ func (c *conn) deliver(reply []byte, now int64) error {
 		return nil // the reply to ASKING or a script load; the command's own reply follows
 	}
 	st := c.p.st
-	st.replies.Add(1)
 	st.latency.Observe(time.Duration(now - r.sent))
 	if reply[0] == '-' && c.p.rt.redirect(r, reply, c.p.addr, st) {
 		return nil

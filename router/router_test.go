@@ -93,7 +93,13 @@ func rtStart(t *testing.T) *rtEnv {
 	// not be failed over or make the cluster refuse the other masters'
 	// slots while the tests look at the router alone.
 	c := clustertest.New(t, clustertest.Options{Masters: 3, NodeTimeout: 20 * time.Second})
-	slots, err := slotmap.New(slotmap.Options{Seeds: c.Seeds()[:1], RefreshInterval: time.Second})
+	return &rtEnv{c: c, slots: rtSlots(t, slotmap.Options{Seeds: c.Seeds()[:1], RefreshInterval: time.Second})}
+}
+
+// rtSlots runs a slot map made with opts until the test ends, and waits
+// for its first table.
+func rtSlots(t *testing.T, opts slotmap.Options) *slotmap.Map {
+	slots, err := slotmap.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +118,7 @@ func rtStart(t *testing.T) *rtEnv {
 	case <-time.After(30 * time.Second):
 		t.Fatal("no slot table within 30s")
 	}
-	return &rtEnv{c: c, slots: slots}
+	return slots
 }
 
 func (e *rtEnv) router(t *testing.T, opts router.Options) *router.Router {

@@ -2,6 +2,7 @@ package router
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,14 +17,15 @@ import (
 // Only connection readers and writers touch it, with atomic adds: one
 // reader per connection, so an add rarely meets another core's.
 type nodeStats struct {
-	replies     atomic.Uint64 // replies read, redirections included
 	dialErrors  atomic.Uint64 // dials (with their handshake) that failed
 	connErrors  atomic.Uint64 // established connections that broke or timed out
 	moved       atomic.Uint64
 	ask         atomic.Uint64
 	tryagain    atomic.Uint64
 	clusterdown atomic.Uint64
-	latency     *metrics.Histogram // from the write of a request to its reply
+	// latency is from the write of a request to its reply; its count is
+	// the replies read, redirections included.
+	latency *metrics.Histogram
 }
 
 // Retry reasons, the label values of slotproxy_retries_total.
@@ -88,13 +90,13 @@ func (rt *Router) NodeStats() []NodeStat {
 	for addr, st := range rt.stats.nodes {
 		out = append(out, NodeStat{
 			Addr: addr, Role: "other",
-			Replies: st.replies.Load(), DialErrors: st.dialErrors.Load(), ConnErrors: st.connErrors.Load(),
+			Replies: st.latency.Count(), DialErrors: st.dialErrors.Load(), ConnErrors: st.connErrors.Load(),
 			Moved: st.moved.Load(), Ask: st.ask.Load(), TryAgain: st.tryagain.Load(), Down: st.clusterdown.Load(),
 			Latency: st.latency,
 		})
 	}
 	rt.stats.mu.Unlock()
-	slices.SortFunc(out, func(a, b NodeStat) int { return cmpString(a.Addr, b.Addr) })
+	slices.SortFunc(out, func(a, b NodeStat) int { return strings.Compare(a.Addr, b.Addr) })
 
 	rt.mu.Lock()
 	pools := make([]*pool, 0, len(rt.pools))
@@ -107,7 +109,7 @@ func (rt *Router) NodeStats() []NodeStat {
 	}
 	rt.mu.Unlock()
 	find := func(addr string) *NodeStat {
-		i, ok := slices.BinarySearchFunc(out, addr, func(n NodeStat, a string) int { return cmpString(n.Addr, a) })
+		i, ok := slices.BinarySearchFunc(out, addr, func(n NodeStat, a string) int { return strings.Compare(n.Addr, a) })
 		if !ok {
 			return nil
 		}
@@ -136,16 +138,6 @@ func (rt *Router) NodeStats() []NodeStat {
 		}
 	}
 	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Retries returns how many requests were queued to be sent again, by

@@ -34,25 +34,7 @@ func tlsStart(t *testing.T) *tlsEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slots, err := slotmap.New(slotmap.Options{Seeds: c.Seeds()[:1], RefreshInterval: time.Second, Dial: dialer.Dial, TLS: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		slots.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	select {
-	case <-slots.Ready():
-	case <-time.After(30 * time.Second):
-		t.Fatal("no slot table within 30s")
-	}
+	slots := rtSlots(t, slotmap.Options{Seeds: c.Seeds()[:1], RefreshInterval: time.Second, Dial: dialer.Dial, TLS: true})
 	return &tlsEnv{c: c, certs: certs, slots: slots}
 }
 

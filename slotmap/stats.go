@@ -51,15 +51,7 @@ func (m *Map) RefreshStats() []RefreshStat {
 		out = append(out, RefreshStat{Trigger: t, OK: c[0], Failed: c[1]})
 	}
 	s.mu.Unlock()
-	slices.SortFunc(out, func(a, b RefreshStat) int {
-		if a.Trigger < b.Trigger {
-			return -1
-		}
-		if a.Trigger > b.Trigger {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b RefreshStat) int { return strings.Compare(a.Trigger, b.Trigger) })
 	return out
 }
 

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/slotproxy/slotproxy/internal/respenc"
 )
 
 // version is slotproxy's version, stamped at build time:
@@ -92,9 +94,9 @@ func healthcheck(cfg Config, timeout time.Duration) error {
 	nc.SetDeadline(time.Now().Add(timeout))
 	var req []byte
 	if cfg.Clients.Password != "" {
-		req = appendCommand(req, "AUTH", cfg.Clients.Password)
+		req = respenc.AppendCommand(req, "AUTH", cfg.Clients.Password)
 	}
-	req = appendCommand(req, "PING")
+	req = respenc.AppendCommand(req, "PING")
 	if _, err := nc.Write(req); err != nil {
 		return err
 	}
@@ -112,12 +114,4 @@ func healthcheck(cfg Config, timeout time.Duration) error {
 		return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
 	}
 	return nil
-}
-
-func appendCommand(b []byte, args ...string) []byte {
-	b = fmt.Appendf(b, "*%d\r\n", len(args))
-	for _, a := range args {
-		b = fmt.Appendf(b, "$%d\r\n%s\r\n", len(a), a)
-	}
-	return b
 }

@@ -17,15 +17,17 @@ import (
 // "[{name: app, password: s3cret}]").
 const envPrefix = "SLOTPROXY_"
 
-// envKey is one settable key: its variable's name and where it goes.
-type envKey struct {
-	name  string
+// configKey is one key of the configuration: its dotted path
+// (clients.max_clients) and where it is in Config.
+type configKey struct {
+	path  string
 	index []int // the field's index path in Config
 }
 
-// envKeys lists every key, in Config's order.
-func envKeys() []envKey {
-	var keys []envKey
+// configKeys lists every key, in Config's order: the leaves of its
+// structs, as the file names them.
+func configKeys() []configKey {
+	var keys []configKey
 	var walk func(t reflect.Type, prefix string, index []int)
 	walk = func(t reflect.Type, prefix string, index []int) {
 		for i := 0; i < t.NumField(); i++ {
@@ -34,24 +36,28 @@ func envKeys() []envKey {
 			if tag == "" || tag == "-" {
 				continue
 			}
-			name := prefix + strings.ToUpper(tag)
 			idx := append(append([]int(nil), index...), i)
-			if f.Type.Kind() == reflect.Struct && f.Type.PkgPath() != "time" {
-				walk(f.Type, name+"_", idx)
+			if f.Type.Kind() == reflect.Struct {
+				walk(f.Type, prefix+tag+".", idx)
 				continue
 			}
-			keys = append(keys, envKey{name: name, index: idx})
+			keys = append(keys, configKey{path: prefix + tag, index: idx})
 		}
 	}
-	walk(reflect.TypeOf(Config{}), envPrefix, nil)
+	walk(reflect.TypeOf(Config{}), "", nil)
 	return keys
+}
+
+// envName is the variable that sets the key at path.
+func envName(path string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
 }
 
 // envNames returns the names of every variable the configuration reads.
 func envNames() []string {
 	var names []string
-	for _, k := range envKeys() {
-		names = append(names, k.name)
+	for _, k := range configKeys() {
+		names = append(names, envName(k.path))
 	}
 	sort.Strings(names)
 	return names
@@ -62,8 +68,9 @@ func envNames() []string {
 // never its value, which may be a password).
 func applyEnv(cfg *Config, lookup func(string) (string, bool)) error {
 	v := reflect.ValueOf(cfg).Elem()
-	for _, k := range envKeys() {
-		s, ok := lookup(k.name)
+	for _, k := range configKeys() {
+		name := envName(k.path)
+		s, ok := lookup(name)
 		if !ok {
 			continue
 		}
@@ -82,7 +89,7 @@ func applyEnv(cfg *Config, lookup func(string) (string, bool)) error {
 		default:
 			p := reflect.New(f.Type())
 			if err := yaml.Unmarshal([]byte(s), p.Interface()); err != nil {
-				return fmt.Errorf("environment variable %s: not a valid %s", k.name, f.Type())
+				return fmt.Errorf("environment variable %s: not a valid %s", name, f.Type())
 			}
 			f.Set(p.Elem())
 		}

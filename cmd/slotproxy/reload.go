@@ -115,24 +115,12 @@ func (r *reloader) logReloaded(live, restart []string) {
 // changedKeys lists the keys whose values differ between a and b, by
 // their dotted names (clients.max_clients), in the order of Config.
 func changedKeys(a, b Config) []string {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
 	var keys []string
-	var walk func(prefix string, a, b reflect.Value)
-	walk = func(prefix string, a, b reflect.Value) {
-		for i := range a.NumField() {
-			name, _, _ := strings.Cut(a.Type().Field(i).Tag.Get("yaml"), ",")
-			if name == "" || name == "-" {
-				continue
-			}
-			fa, fb := a.Field(i), b.Field(i)
-			if fa.Kind() == reflect.Struct {
-				walk(prefix+name+".", fa, fb)
-				continue
-			}
-			if !reflect.DeepEqual(fa.Interface(), fb.Interface()) {
-				keys = append(keys, prefix+name)
-			}
+	for _, k := range configKeys() {
+		if !reflect.DeepEqual(va.FieldByIndex(k.index).Interface(), vb.FieldByIndex(k.index).Interface()) {
+			keys = append(keys, k.path)
 		}
 	}
-	walk("", reflect.ValueOf(a), reflect.ValueOf(b))
 	return keys
 }
